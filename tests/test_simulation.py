@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import gzip
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from udip_gwas.imaging.grid import mni_grid
+from udip_gwas.simulation.genotypes import read_plink_dosages, simulate_panel, write_plink
+from udip_gwas.simulation.images import BrainRenderer, StructureEffect
+
+
+def _r2(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1] ** 2)
+
+
+def test_panel__ld_inside_blocks_well_above_ld_across_blocks():
+    rng = np.random.default_rng(3)
+    panel = simulate_panel([1], variants_per_chromosome=1500, block_size_mean=10, rho=0.92, rng=rng)
+    g = panel.sample(2000, rng).astype(float)
+    block = panel.variants["block"].to_numpy()
+    common = np.minimum(panel.variants["allele_frequency"], 1 - panel.variants["allele_frequency"]).to_numpy() > 0.1
+    within, across = [], []
+    for j in range(len(block) - 1):
+        if not (common[j] and common[j + 1]):
+            continue
+        (within if block[j] == block[j + 1] else across).append(_r2(g[:, j], g[:, j + 1]))
+    assert len(within) > 50 and len(across) > 10
+    assert np.mean(within) > 0.2
+    assert np.mean(across) < 0.01
+    assert np.mean(within) > 20 * np.mean(across)
+
+
+def test_panel__allele_frequencies_are_reproduced():
+    rng = np.random.default_rng(4)
+    panel = simulate_panel([3], variants_per_chromosome=200, block_size_mean=10, rho=0.9, rng=rng)
+    g = panel.sample(4000, rng)
+    observed = g.mean(0) / 2
+    np.testing.assert_allclose(observed, panel.variants["allele_frequency"], atol=0.04)
+
+
+def test_panel__maf_spectrum_has_many_rare_and_common_variants():
+    rng = np.random.default_rng(5)
+    maf = simulate_panel([1], variants_per_chromosome=3000, block_size_mean=25, rho=0.9, rng=rng).variants
+    maf = np.minimum(maf["allele_frequency"], 1 - maf["allele_frequency"])
+    assert (maf < 0.05).mean() > 0.1 and (maf > 0.25).mean() > 0.1
+
+
+def test_write_plink__round_trip_with_missing(tmp_path):
+    rng = np.random.default_rng(0)
+    panel = simulate_panel([19], variants_per_chromosome=37, block_size_mean=5, rho=0.8, rng=rng)
+    g = panel.sample(13, rng).astype(np.int8)
+    g[2, 5] = -1
+    samples = pd.DataFrame({"FID": [f"f{i}" for i in range(13)], "IID": [f"i{i}" for i in range(13)]})
+    write_plink(tmp_path / "x", g, panel.variants, samples)
+    back, bim, fam = read_plink_dosages(tmp_path / "x")
+    expected = g.astype(float)
+    expected[2, 5] = np.nan
+    np.testing.assert_array_equal(back, expected)
+    assert list(bim["a1"]) == list(panel.variants["effect_allele"])
+    assert list(fam["IID"]) == list(samples["IID"])
+
+
+def test_cohort__files_and_truth(small_cohort):
+    root = small_cohort["root"]
+    truth = pd.read_csv(small_cohort["truth"], sep="\t")
+    assert {"variant_id", "region", "kind", "known", "effect_per_sd"} <= set(truth.columns)
+    assert len(truth) == 6
+    # VCF holds the same calls as the PLINK files
+    g, bim, fam = read_plink_dosages(small_cohort["genotypes"]["discovery"])
+    with gzip.open(root / "genotypes" / "discovery.vcf.bgz", "rt") as fh:
+        rows = [line.rstrip("\n").split("\t") for line in fh if not line.startswith("##")]
+    header, first = rows[0], rows[1]
+    assert header[9:] == list(fam["IID"])
+    calls = np.array([{"0/0": 0, "0/1": 1, "1/1": 2}[c] for c in first[9:]])
+    np.testing.assert_array_equal(calls, g[:, 0])
+    cov = pd.read_csv(small_cohort["covariates"]["discovery"], sep="\t")
+    assert list(cov.columns[:2]) == ["FID", "IID"] and cov.isna().any().any()
+    manifest = pd.read_csv(small_cohort["manifests"]["discovery"], sep="\t")
+    img = nib.load(root / "images" / manifest["T1"].iloc[0])
+    shape, affine = mni_grid(8.0)
+    assert img.shape == shape and np.allclose(img.affine, affine)
+
+
+def test_cohort__known_loci_have_a_nearby_prior_hit_and_novel_do_not(small_cohort):
+    truth = pd.read_csv(small_cohort["truth"], sep="\t")
+    hits = pd.read_csv(small_cohort["prior_hits"], sep="\t")
+    for row in truth.itertuples():
+        same = hits[hits["chromosome"] == row.chromosome]
+        dist = (same["base_pair_location"] - row.base_pair_location).abs().min() if len(same) else np.inf
+        if row.known:
+            assert dist < 500_000
+        else:
+            assert dist > 1_000_000
+
+
+def test_cohort__causal_variant_changes_its_structure(small_cohort):
+    """Images of carriers differ from non-carriers inside the planted structure more than elsewhere."""
+    truth = pd.read_csv(small_cohort["truth"], sep="\t")
+    row = truth[truth["region"] == "Putamen"].iloc[0]
+    g, bim, fam = read_plink_dosages(small_cohort["genotypes"]["discovery"])
+    dosage = g[:, bim.index[bim["variant_id"] == row.variant_id][0]]
+    manifest = pd.read_csv(small_cohort["manifests"]["discovery"], sep="\t").set_index("IID")
+    root = small_cohort["root"] / "images"
+    imgs = np.stack([nib.load(root / manifest.loc[i, "T2"]).get_fdata() for i in fam["IID"]])
+    imgs /= imgs.reshape(len(imgs), -1).sum(1)[:, None, None, None] / 1e6
+    diff = imgs[dosage == 2].mean(0) - imgs[dosage == 0].mean(0)
+    renderer = BrainRenderer(8.0)
+    from udip_gwas.annotation.atlas import harvard_oxford
+    merged, table = harvard_oxford(8.0).merged()
+    putamen = merged == int(table.loc[table["region"] == "Putamen", "label"].iloc[0])
+    brain = imgs.mean(0) > 0
+    sign = np.sign(row.effect_per_sd)
+    assert sign * diff[putamen].mean() > 4 * np.abs(diff[brain & ~putamen]).mean()
+    assert renderer.shape == putamen.shape
+
+
+@pytest.mark.parametrize("region", ["Thalamus", "Lateral_Ventricle"])
+def test_renderer__volume_effect_grows_the_structure(region):
+    r = BrainRenderer(4.0)
+    from udip_gwas.annotation.atlas import harvard_oxford
+    merged, table = harvard_oxford(4.0).merged()
+    label = int(table.loc[table["region"] == region, "label"].iloc[0])
+    kw = dict(head_scale=1.0, intensity_scale={"T1": 1.0, "T2": 1.0}, noise_sd=0.0, deformation_mm=0.0)
+    base = r.render(effects=[], rng=np.random.default_rng(1), **kw)["T1"]
+    big = r.render(effects=[StructureEffect(region, "volume", 0.25)], rng=np.random.default_rng(1), **kw)["T1"]
+    changed = np.abs(big - base) > 0.02
+    struct = merged == label
+    # the change sits at and around the structure (within 2.5 radii of a hemisphere's centre), not
+    # across the brain
+    pts = np.stack(np.meshgrid(*[np.arange(n) * 4.0 + 1.5 for n in merged.shape], indexing="ij"))
+    near = np.zeros_like(struct)
+    for centre, radius in r._hemisphere_parts(region):
+        near |= np.sqrt(((pts - centre[:, None, None, None]) ** 2).sum(0)) < 2.5 * radius
+    assert changed.sum() > 20
+    assert changed[near].sum() > 0.9 * changed.sum()
+    assert changed[struct].any()

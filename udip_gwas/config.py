@@ -1,0 +1,341 @@
+"""Run configuration: one TOML file describes a run, every CLI flag maps to one key.
+
+The schema below is the single source of truth for keys, types, defaults and meaning. It is used to
+validate user files (unknown keys, wrong types and missing files fail at start with the key named), to
+generate the CLI flags of each stage, and to write the resolved configuration next to the outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from udip_gwas.exceptions import ConfigError
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its type, default and meaning."""
+
+    type: type | tuple[type, ...]
+    default: Any
+    doc: str
+    #: the key is a path that must exist when given
+    must_exist: bool = False
+    #: allowed values, if the key is an enumeration
+    choices: tuple | None = None
+    #: element type for list keys
+    item_type: type | tuple[type, ...] | None = None
+
+
+_PATH = str
+_OPT_PATH = (str, type(None))
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "run": {
+        "out": Key(str, "udip_run", "output folder of the run; every stage writes below it"),
+        "seed": Key(int, 42, "master random seed; each stage derives its own from it"),
+        "log_level": Key(str, "INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
+    "simulate": {
+        "n_discovery": Key(int, 3000, "subjects in the simulated discovery cohort"),
+        "n_replication": Key(int, 1500, "subjects in the simulated replication cohort"),
+        "n_train": Key(int, 600, "extra subjects with images only, used to train the autoencoder"),
+        "chromosomes": Key(list, [1, 3, 6, 11, 19], "chromosomes to simulate (GRCh37 positions)", item_type=int),
+        "variants_per_chromosome": Key(int, 4000, "variants simulated on each chromosome"),
+        "block_size_mean": Key(int, 25, "mean number of variants per haplotype block"),
+        "ld_rho": Key(float, 0.92, "correlation between neighbouring variants' latent haplotype scores in a block"),
+        "grid_mm": Key(float, 4.0, "voxel size of the simulated images in mm (1 gives the full 182x218x182)",
+                       choices=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)),
+        "missing_covariate_fraction": Key(float, 0.01, "fraction of covariate values set to NA"),
+        "noise_sd": Key(float, 0.03, "image noise SD relative to the brain's mean intensity"),
+    },
+    "train": {
+        "images": Key(_OPT_PATH, None, "manifest TSV (IID plus one path column per modality) or BIDS folder",
+                      must_exist=True),
+        "modalities": Key(list, ["T1", "T2"], "modalities to train, one model each", item_type=str),
+        "latent_dim": Key(int, 128, "number of UDIP dimensions"),
+        "base_channels": Key(int, 16, "channels of the first block; doubled at each of the four encoder levels"),
+        "epochs": Key(int, 100, "training epochs"),
+        "batch_size": Key(int, 4, "volumes per batch and device"),
+        "lr_T1": Key(float, 5e-4, "Adam learning rate for T1"),
+        "lr_T2": Key(float, 3e-4, "Adam learning rate for T2 (and any other modality)"),
+        "plateau_patience": Key(int, 4, "ReduceLROnPlateau patience in epochs"),
+        "plateau_factor": Key(float, 0.5, "ReduceLROnPlateau factor"),
+        "val_fraction": Key(float, 0.1, "fraction of subjects held out for validation"),
+        "max_subjects": Key(int, 0, "train on at most this many subjects (0: all)"),
+        "subjects": Key(_OPT_PATH, None, "file listing the IIDs to train on (one per line); default all",
+                        must_exist=True),
+        "device": Key(str, "auto", "torch device: auto, cpu, cuda, cuda:N"),
+        "precision": Key(str, "auto", "auto (bf16 on GPU, fp32 on CPU), fp32 or bf16",
+                         choices=("auto", "fp32", "bf16")),
+        "num_workers": Key(int, 2, "data-loading worker processes"),
+        "cache_dir": Key(_OPT_PATH, None, "folder for the decoded-volume cache (default OUT/cache)"),
+        "resume": Key(bool, True, "resume from OUT's last checkpoint when one exists"),
+    },
+    "extract": {
+        "images": Key(_OPT_PATH, None, "manifest TSV or BIDS folder of the subjects to extract", must_exist=True),
+        "checkpoints": Key(dict, {}, "modality -> checkpoint path (ours or a published Lightning file)"),
+        "batch_size": Key(int, 8, "volumes per batch"),
+        "device": Key(str, "auto", "torch device"),
+        "num_workers": Key(int, 2, "data-loading worker processes"),
+    },
+    "hail": {
+        "master": Key(str, "local[2]", "Spark master: local[N], spark://host:port or yarn"),
+        "driver_memory": Key(str, "4g", "Spark driver memory"),
+        "tmp_dir": Key(_OPT_PATH, None, "Hail tmp_dir (network-visible on a cluster; gs:// on Dataproc)"),
+        "local_tmpdir": Key(_OPT_PATH, None, "Hail local_tmpdir"),
+        "spark_conf": Key(dict, {}, "extra Spark configuration"),
+        "quiet": Key(bool, True, "hide Spark's progress bars"),
+    },
+    "gwas": {
+        "genotypes": Key(_OPT_PATH, None, "PLINK prefix (.bed/.bim/.fam), .bgen, .vcf(.bgz) or .mt", must_exist=False),
+        "genotype_format": Key(str, "auto", "auto, plink, bgen, vcf or mt",
+                               choices=("auto", "plink", "bgen", "vcf", "mt")),
+        "sample_file": Key(_OPT_PATH, None, "BGEN .sample file (default: next to the .bgen)", must_exist=True),
+        "reference_genome": Key(str, "GRCh37", "reference genome of the genotypes", choices=("GRCh37", "GRCh38")),
+        "phenotypes": Key(list, [], "UDIP tables (IID + dimension columns), one per modality", item_type=str),
+        "covariates": Key(_OPT_PATH, None, "FID IID covariate table, NA for missing", must_exist=True),
+        "covariate_columns": Key(list, [], "covariates to use (default: every column but FID/IID)", item_type=str),
+        "categorical_covariates": Key(list, [], "covariates turned into indicator columns", item_type=str),
+        "keep": Key(_OPT_PATH, None, "file of IIDs to keep (e.g. unrelated subjects)", must_exist=True),
+        "remove": Key(_OPT_PATH, None, "file of IIDs to remove", must_exist=True),
+        "transform": Key(str, "inverse_normal", "per-dimension phenotype transform",
+                         choices=("none", "standardize", "inverse_normal")),
+        "min_maf": Key(float, 0.01, "minimum minor-allele frequency"),
+        "min_mac": Key(int, 20, "minimum minor-allele count"),
+        "min_call_rate": Key(float, 0.95, "minimum call rate"),
+        "min_info": Key(float, 0.0, "minimum INFO score (BGEN/VCF with INFO), 0 to skip"),
+        "hwe_p": Key(float, 1e-10, "Hardy-Weinberg exact-test p below which a variant is removed, 0 to skip"),
+        "block_size": Key(int, 16, "Hail linear_regression_rows block size"),
+        "per_dimension_tsv": Key(bool, True, "write one GWAS-SSF TSV per dimension"),
+    },
+    "loci": {
+        "gwas": Key(_OPT_PATH, None, "gwas output folder (default OUT/gwas)"),
+        "p_threshold": Key(float, 5e-8, "genome-wide threshold before the Bonferroni correction"),
+        "n_dimensions": Key(int, 0, "number of dimensions for Bonferroni (0: as many as tested)"),
+        "clump_p2": Key(float, 1e-4, "p below which a variant can join an index variant's clump"),
+        "clump_r2": Key(float, 0.1, "r2 above which a variant joins a clump"),
+        "clump_kb": Key(int, 250, "clumping window in kb"),
+        "ld_reference": Key(_OPT_PATH, None, "PLINK prefix of an LD reference panel (default: study genotypes)"),
+        "independent_r2": Key(float, 0.6, "r2 defining independent significant SNPs (FUMA)"),
+        "lead_r2": Key(float, 0.1, "r2 defining lead SNPs (FUMA)"),
+        "merge_kb": Key(int, 250, "loci closer than this are merged (FUMA uses 250 kb; the UDIP paper 400)"),
+        "mhc_start": Key(int, 28_477_797, "MHC start (GRCh37, 1-based)"),
+        "mhc_end": Key(int, 33_448_354, "MHC end (GRCh37, 1-based)"),
+    },
+    "replication": {
+        "gwas": Key(_OPT_PATH, None, "replication gwas output folder (from `udip-gwas gwas`)"),
+        "alpha": Key(float, 0.05, "family-wise alpha; divided by the number of loci"),
+    },
+    "novelty": {
+        "prior_hits": Key(_OPT_PATH, None, "prior imaging-GWAS hits (chromosome, base_pair_location, rsid, trait, study)",
+                          must_exist=True),
+        "window_kb": Key(int, 500, "a prior hit this close to a locus makes it known"),
+        "ld_r2": Key(float, 0.1, "a prior hit in LD above this with the lead makes the locus known"),
+    },
+}
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """Return a fresh nested dict with every key at its default."""
+    return {sec: {k: copy.deepcopy(v.default) for k, v in keys.items()} for sec, keys in SCHEMA.items()}
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    ts = t if isinstance(t, tuple) else (t,)
+    return " or ".join("none" if x is type(None) else x.__name__ for x in ts)
+
+
+def _coerce(section: str, name: str, key: Key, value: Any, *, source: str) -> Any:
+    where = f"{source}: key '{section}.{name}'"
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    # TOML and the CLI give ints where floats are meant; accept them, but never bools as numbers
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and bool not in types:
+        raise ConfigError(f"{where}: expected {_type_name(key.type)}, found bool {value!r}")
+    if not isinstance(value, types):
+        raise ConfigError(f"{where}: expected {_type_name(key.type)}, found {type(value).__name__} {value!r}")
+    if key.item_type is not None and isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, key.item_type) or isinstance(item, bool):
+                raise ConfigError(
+                    f"{where}: item {i} should be {_type_name(key.item_type)}, found {type(item).__name__} {item!r}"
+                )
+    if key.choices is not None and value not in key.choices:
+        raise ConfigError(f"{where}: expected one of {list(key.choices)}, found {value!r}")
+    return value
+
+
+def merge(base: dict, overrides: dict, *, source: str) -> dict:
+    """Validate ``overrides`` against the schema and merge them into a copy of ``base``."""
+    out = copy.deepcopy(base)
+    for section, values in overrides.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section '[{section}]'; known sections: {sorted(SCHEMA)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: '[{section}]' should be a table, found {type(values).__name__}")
+        for name, value in values.items():
+            if name not in SCHEMA[section]:
+                raise ConfigError(
+                    f"{source}: unknown key '{section}.{name}'; known keys in [{section}]: {sorted(SCHEMA[section])}"
+                )
+            out[section][name] = _coerce(section, name, SCHEMA[section][name], value, source=source)
+    return out
+
+
+def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Load a run configuration.
+
+    Parameters
+    ----------
+    path
+        TOML file; ``None`` starts from the defaults.
+    overrides
+        Nested ``{section: {key: value}}`` applied after the file (the CLI flags).
+
+    Returns
+    -------
+    dict
+        ``{section: {key: value}}`` with every key of :data:`SCHEMA` present. Relative paths in a file
+        are resolved against the file's folder.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and key at fault: unknown section or key, wrong type, value not allowed, or a
+        path that does not exist.
+    """
+    cfg = defaults()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        cfg = merge(cfg, raw, source=str(path))
+        cfg = _resolve_paths(cfg, raw, path.parent)
+    if overrides:
+        cfg = merge(cfg, overrides, source="command line")
+    check_paths(cfg)
+    return cfg
+
+
+_PATH_KEYS = {
+    "out", "images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes", "sample_file", "covariates",
+    "keep", "remove", "gwas", "ld_reference", "prior_hits",
+}
+
+
+def _resolve_paths(cfg: dict, raw: dict, base: Path) -> dict:
+    """Paths in a config file are relative to that file, not to the working directory."""
+
+    def resolve(v: str) -> str:
+        return v if "://" in v or Path(v).is_absolute() else str((base / v).resolve())
+
+    for section, values in raw.items():
+        for name, value in values.items():
+            if name in _PATH_KEYS and isinstance(value, str):
+                cfg[section][name] = resolve(value)
+            elif (section, name) == ("gwas", "phenotypes"):
+                cfg[section][name] = [resolve(v) for v in value]
+            elif (section, name) == ("extract", "checkpoints"):
+                cfg[section][name] = {k: resolve(v) for k, v in value.items()}
+    return cfg
+
+
+def check_paths(cfg: dict) -> None:
+    """Fail early, naming the key, for every given input path that does not exist."""
+    for section, keys in SCHEMA.items():
+        for name, key in keys.items():
+            value = cfg[section][name]
+            if key.must_exist and value is not None and "://" not in str(value) and not Path(value).exists():
+                raise ConfigError(f"key '{section}.{name}': file not found: {value}")
+    for p in cfg["gwas"]["phenotypes"]:
+        if not Path(p).exists():
+            raise ConfigError(f"key 'gwas.phenotypes': file not found: {p}")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_value(k)
+
+
+def dumps(cfg: dict) -> str:
+    """Write a resolved configuration as TOML (``None`` values are left out, as TOML has no null)."""
+    lines: list[str] = []
+    for section, values in cfg.items():
+        lines.append(f"[{section}]")
+        for name, value in values.items():
+            if value is None:
+                lines.append(f"# {name} = (not set)")
+            else:
+                lines.append(f"{name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def parse_cli_value(section: str, name: str, text: str) -> Any:
+    """Turn one CLI string into the type the schema wants for ``section.name``."""
+    key = SCHEMA[section][name]
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    if text.lower() in ("none", "null") and type(None) in types:
+        return None
+    if bool in types:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"command line: '{section}.{name}' expects true/false, found {text!r}")
+    if int in types:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"command line: '{section}.{name}' expects an integer, found {text!r}") from None
+    if float in types:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"command line: '{section}.{name}' expects a number, found {text!r}") from None
+    if list in types:
+        items = [t for t in text.split(",") if t != ""]
+        if key.item_type is int:
+            try:
+                return [int(t) for t in items]
+            except ValueError:
+                raise ConfigError(f"command line: '{section}.{name}' expects integers, found {text!r}") from None
+        return items
+    if dict in types:
+        out = {}
+        for item in text.split(","):
+            if "=" not in item:
+                raise ConfigError(f"command line: '{section}.{name}' expects KEY=VALUE[,KEY=VALUE], found {text!r}")
+            k, v = item.split("=", 1)
+            out[k] = v
+        return out
+    return text

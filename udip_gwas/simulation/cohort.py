@@ -1,0 +1,295 @@
+"""``udip-gwas simulate``: a cohort with known truth for the demo, the tests and the benchmarks.
+
+Output layout (all under ``out``)::
+
+    genotypes/{discovery,replication}.{bed,bim,fam}   PLINK 1 (A1 = effect allele = ALT)
+    genotypes/{discovery,replication}.vcf.bgz         the same calls as a bgzipped VCF
+    covariates/{discovery,replication}.tsv            FID IID age sex site head_size PC1..PC5 (NA = missing)
+    images/{cohort}/{IID}_{T1,T2}.nii.gz              brain-extracted images on the MNI grid
+    images/{cohort}_manifest.tsv                      IID, T1, T2 (paths relative to the manifest)
+    prior_hits.tsv                                    simulated earlier imaging-GWAS hits
+    genes.gtf                                         gene annotation of the simulated regions (GRCh37)
+    truth.tsv                                         the planted causal variants and what they do
+    simulation.json                                   every parameter and seed
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from udip_gwas.simulation.genotypes import VariantPanel, simulate_panel, write_plink, write_vcf
+from udip_gwas.simulation.images import BrainRenderer, StructureEffect
+
+log = logging.getLogger(__name__)
+
+COHORTS = ("discovery", "replication", "train")
+SITES = {"11025": 1.0, "11026": 1.06, "11027": 0.94}
+N_PCS = 5
+
+
+@dataclass(frozen=True)
+class PlantedEffect:
+    """A causal variant's effect per standard deviation of its allele count."""
+
+    region: str
+    kind: str  #: volume or intensity
+    effect_per_sd: float
+    modality: str | None  #: None: both modalities
+    known: bool  #: listed in the simulated prior-hits table
+
+
+DEFAULT_EFFECTS = (
+    PlantedEffect("Thalamus", "volume", 0.045, None, True),
+    PlantedEffect("Putamen", "intensity", 0.07, "T2", False),
+    PlantedEffect("Pallidum", "intensity", 0.08, "T1", True),
+    PlantedEffect("Caudate", "volume", 0.06, None, False),
+    PlantedEffect("Hippocampus", "volume", 0.05, None, True),
+    PlantedEffect("Lateral_Ventricle", "volume", 0.06, None, False),
+)
+
+
+@dataclass
+class SimulationParams:
+    n_discovery: int = 3000
+    n_replication: int = 1500
+    n_train: int = 600
+    chromosomes: tuple[int, ...] = (1, 3, 6, 11, 19)
+    variants_per_chromosome: int = 4000
+    block_size_mean: int = 25
+    ld_rho: float = 0.92
+    grid_mm: float = 4.0
+    missing_covariate_fraction: float = 0.01
+    noise_sd: float = 0.03
+    seed: int = 42
+    effects: tuple[PlantedEffect, ...] = DEFAULT_EFFECTS
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "SimulationParams":
+        s = cfg["simulate"]
+        return cls(n_discovery=s["n_discovery"], n_replication=s["n_replication"], n_train=s["n_train"],
+                   chromosomes=tuple(s["chromosomes"]), variants_per_chromosome=s["variants_per_chromosome"],
+                   block_size_mean=s["block_size_mean"], ld_rho=s["ld_rho"], grid_mm=s["grid_mm"],
+                   missing_covariate_fraction=s["missing_covariate_fraction"], noise_sd=s["noise_sd"],
+                   seed=cfg["run"]["seed"])
+
+
+def choose_causal_variants(panel: VariantPanel, effects: tuple[PlantedEffect, ...], rng: np.random.Generator,
+                           *, mhc: tuple[int, int] = (25_000_000, 35_000_000)) -> pd.DataFrame:
+    """One common variant per effect, on distinct chromosomes where possible, away from the MHC and
+    from region edges, in the middle of its block."""
+    v = panel.variants.reset_index(drop=True)
+    maf = np.minimum(v["allele_frequency"], 1 - v["allele_frequency"])
+    block_pos = v.groupby("block").cumcount()
+    block_len = v.groupby("block")["block"].transform("size")
+    ok = (maf > 0.25) & (block_pos >= 2) & (block_len - block_pos > 2)
+    ok &= ~((v["chromosome"] == 6) & v["base_pair_location"].between(*mhc))
+    chroms = sorted(v["chromosome"].unique())
+    rows = []
+    for k, eff in enumerate(effects):
+        chrom = chroms[k % len(chroms)]
+        cand = v[ok & (v["chromosome"] == chrom)]
+        lo, hi = cand["base_pair_location"].quantile([0.1, 0.9])
+        cand = cand[cand["base_pair_location"].between(lo, hi)]
+        for r in rows:  # keep causal loci > 3 Mb apart
+            cand = cand[~((cand["chromosome"] == r["chromosome"])
+                          & ((cand["base_pair_location"] - r["base_pair_location"]).abs() < 3_000_000))]
+        if cand.empty:
+            raise ValueError(f"simulate: no room for a causal variant for {eff.region} on chromosome {chrom}; "
+                             "simulate more variants or chromosomes")
+        pick = cand.iloc[int(rng.integers(len(cand)))]
+        rows.append({**pick.to_dict(), "index": int(pick.name), **asdict(eff)})
+    return pd.DataFrame(rows)
+
+
+def _standardised(g: np.ndarray, p: float) -> np.ndarray:
+    return (g - 2 * p) / np.sqrt(2 * p * (1 - p))
+
+
+def simulate_covariates(ids: list[str], dosages: np.ndarray | None, rng: np.random.Generator,
+                        missing_fraction: float) -> pd.DataFrame:
+    n = len(ids)
+    cov = pd.DataFrame({"FID": ids, "IID": ids})
+    cov["age"] = np.round(rng.uniform(45, 80, n), 1)
+    cov["sex"] = rng.integers(0, 2, n)
+    cov["site"] = rng.choice(list(SITES), n, p=[0.5, 0.3, 0.2])
+    if dosages is not None:
+        # genetic PCs from a thinned set of common variants
+        g = dosages[:, :: max(1, dosages.shape[1] // 3000)].astype(np.float32)
+        keep = g.std(0) > 0.3
+        z = (g[:, keep] - g[:, keep].mean(0)) / g[:, keep].std(0)
+        u, s, _ = np.linalg.svd(z, full_matrices=False)
+        for i in range(N_PCS):
+            cov[f"PC{i + 1}"] = np.round(u[:, i] * s[i] / np.sqrt(n), 5)
+    return cov
+
+
+def _add_missing(cov: pd.DataFrame, rng: np.random.Generator, fraction: float) -> pd.DataFrame:
+    out = cov.copy()
+    for col in [c for c in out.columns if c not in ("FID", "IID", "sex", "site")]:
+        hit = rng.random(len(out)) < fraction
+        out[col] = out[col].astype(object).where(~hit, None)
+    return out
+
+
+_RENDERER: BrainRenderer | None = None
+
+
+def _init_worker(grid_mm: float) -> None:
+    global _RENDERER
+    _RENDERER = BrainRenderer(grid_mm)
+
+
+def _render_subject(job: tuple) -> str:
+    iid, folder, seed, head_scale, effects, intensity, noise_sd = job
+    rng = np.random.default_rng(seed)
+    assert _RENDERER is not None
+    imgs = _RENDERER.render(head_scale=head_scale, effects=effects, rng=rng, intensity_scale=intensity,
+                            noise_sd=noise_sd)
+    for modality, img in imgs.items():
+        nimg = nib.Nifti1Image(np.round(img * 1000).astype(np.int16), _RENDERER.affine)
+        nimg.header.set_xyzt_units("mm")
+        nib.save(nimg, str(Path(folder) / f"{iid}_{modality}.nii.gz"))
+    return iid
+
+
+def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int = 2,
+                    progress: Callable[[int, int], None] | None = None) -> dict:
+    """Simulate genotypes, covariates, images, prior hits, genes and truth into ``out``.
+
+    Returns
+    -------
+    dict
+        Paths of the main outputs (``genotypes``, ``covariates``, ``manifests``, ``truth``, ...).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(params.seed)
+    log.info("simulating %d variants on chromosomes %s", params.variants_per_chromosome * len(params.chromosomes),
+             list(params.chromosomes))
+    panel = simulate_panel(list(params.chromosomes), variants_per_chromosome=params.variants_per_chromosome,
+                           block_size_mean=params.block_size_mean, rho=params.ld_rho, rng=rng)
+    causal = choose_causal_variants(panel, params.effects, rng)
+    sizes = {"discovery": params.n_discovery, "replication": params.n_replication, "train": params.n_train}
+    prefix = {"discovery": "D", "replication": "R", "train": "T"}
+    paths: dict = {"genotypes": {}, "covariates": {}, "manifests": {}}
+    jobs = []
+    for ci, cohort in enumerate(COHORTS):
+        n = sizes[cohort]
+        ids = [f"{prefix[cohort]}{i + 1:06d}" for i in range(n)]
+        crng = np.random.default_rng([params.seed, ci])
+        dos = panel.sample(n, crng) if n else np.zeros((0, len(panel.variants)), dtype=np.int8)
+        cov = simulate_covariates(ids, dos if cohort != "train" else None, crng, params.missing_covariate_fraction)
+        cov["head_size"] = 0.0
+        img_dir = out / "images" / cohort
+        img_dir.mkdir(parents=True, exist_ok=True)
+        for i, iid in enumerate(ids):
+            age, sex, site = cov.at[i, "age"], cov.at[i, "sex"], cov.at[i, "site"]
+            head = 1.0 + 0.03 * (2 * sex - 1) + crng.normal(0, 0.025)
+            cov.at[i, "head_size"] = round(head**3 * 1.5e6 * (1 + crng.normal(0, 0.01)), 0)
+            effs = [StructureEffect("Lateral_Ventricle", "volume", 0.006 * (age - 62.5))]
+            for c in causal.itertuples():
+                z = _standardised(float(dos[i, c.index]), c.allele_frequency)
+                effs.append(StructureEffect(c.region, c.kind, c.effect_per_sd * z, c.modality))
+            inten = {m: SITES[site] * float(crng.normal(1.0, 0.05)) for m in ("T1", "T2")}
+            jobs.append((iid, str(img_dir), [params.seed, ci, i, 7], head, effs, inten, params.noise_sd))
+        manifest = pd.DataFrame({"IID": ids, "T1": [f"{cohort}/{i}_T1.nii.gz" for i in ids],
+                                 "T2": [f"{cohort}/{i}_T2.nii.gz" for i in ids]})
+        manifest.to_csv(out / "images" / f"{cohort}_manifest.tsv", sep="\t", index=False)
+        paths["manifests"][cohort] = str(out / "images" / f"{cohort}_manifest.tsv")
+        if cohort == "train":
+            continue
+        samples = pd.DataFrame({"FID": ids, "IID": ids, "sex": np.where(cov["sex"] == 1, 1, 2)})
+        write_plink(out / "genotypes" / cohort, dos, panel.variants, samples)
+        write_vcf(out / "genotypes" / f"{cohort}.vcf.bgz", dos, panel.variants, ids)
+        paths["genotypes"][cohort] = str(out / "genotypes" / cohort)
+        cov = _add_missing(cov, crng, params.missing_covariate_fraction)
+        (out / "covariates").mkdir(exist_ok=True)
+        cov.to_csv(out / "covariates" / f"{cohort}.tsv", sep="\t", index=False, na_rep="NA")
+        paths["covariates"][cohort] = str(out / "covariates" / f"{cohort}.tsv")
+        log.info("%s: %d subjects, genotypes and covariates written", cohort, n)
+
+    log.info("rendering %d subjects x 2 modalities on the %g mm grid", len(jobs), params.grid_mm)
+    done = 0
+    if workers > 1 and len(jobs) > 20:
+        with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(params.grid_mm,)) as pool:
+            for _ in pool.imap_unordered(_render_subject, jobs, chunksize=8):
+                done += 1
+                if progress:
+                    progress(done, len(jobs))
+    else:
+        _init_worker(params.grid_mm)
+        for job in jobs:
+            _render_subject(job)
+            done += 1
+            if progress:
+                progress(done, len(jobs))
+
+    truth = causal.drop(columns=["index", "block"]).rename(columns={"allele_frequency": "effect_allele_frequency"})
+    truth["modality"] = truth["modality"].fillna("both")
+    truth.to_csv(out / "truth.tsv", sep="\t", index=False)
+    write_prior_hits(out / "prior_hits.tsv", panel, causal, rng)
+    write_genes_gtf(out / "genes.gtf", panel, causal, rng)
+    meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items() if k != "effects"}
+    meta["effects"] = [asdict(e) for e in params.effects]
+    (out / "simulation.json").write_text(json.dumps(meta, indent=2) + "\n")
+    paths.update(truth=str(out / "truth.tsv"), prior_hits=str(out / "prior_hits.tsv"), genes=str(out / "genes.gtf"))
+    return paths
+
+
+def write_prior_hits(path: Path, panel: VariantPanel, causal: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Known causal loci get a prior hit at a neighbouring variant of their block; decoys lie far from
+    every causal variant."""
+    v = panel.variants
+    rows = []
+    for c in causal.itertuples():
+        if not c.known:
+            continue
+        same_block = v[(v["block"] == c.block) & (v["variant_id"] != c.variant_id)]
+        nearest = same_block.iloc[np.argsort((same_block["base_pair_location"] - c.base_pair_location).abs())[:4]]
+        hit = nearest.iloc[int(rng.integers(len(nearest)))]
+        rows.append((int(hit.chromosome), int(hit.base_pair_location), hit.rsid,
+                     f"{c.kind} of {c.region.replace('_', ' ').lower()}", "simulated BIG40", "GRCh37"))
+    far = np.ones(len(v), dtype=bool)
+    for c in causal.itertuples():
+        far &= ~((v["chromosome"] == c.chromosome) & ((v["base_pair_location"] - c.base_pair_location).abs() < 2e6))
+    for j in rng.choice(np.flatnonzero(far), size=min(12, int(far.sum())), replace=False):
+        hit = v.iloc[j]
+        rows.append((int(hit.chromosome), int(hit.base_pair_location), hit.rsid, "unrelated IDP",
+                     "simulated Elliott2018", "GRCh37"))
+    pd.DataFrame(rows, columns=["chromosome", "base_pair_location", "rsid", "trait", "study", "build"]).sort_values(
+        ["chromosome", "base_pair_location"]).to_csv(path, sep="\t", index=False)
+
+
+def write_genes_gtf(path: Path, panel: VariantPanel, causal: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Genes every ~150 kb across the simulated regions, plus one gene spanning each causal variant."""
+    v = panel.variants
+    lines = []
+    gid = 1
+    for chrom, grp in v.groupby("chromosome"):
+        lo, hi = int(grp["base_pair_location"].min()), int(grp["base_pair_location"].max())
+        pos = lo
+        while pos < hi:
+            start = pos + int(rng.integers(20_000, 150_000))
+            end = start + int(rng.integers(5_000, 80_000))
+            lines.append((chrom, start, end, rng.choice(["+", "-"]), f"ENSGSIM{gid:06d}", f"SIM{gid}"))
+            gid += 1
+            pos = end
+    for c in causal.itertuples():
+        start = int(c.base_pair_location) - int(rng.integers(2_000, 20_000))
+        lines.append((c.chromosome, start, start + int(rng.integers(25_000, 60_000)), "+", f"ENSGSIM{gid:06d}",
+                      f"{c.region.upper().replace('_', '')[:6]}1"))
+        gid += 1
+    with open(path, "w") as fh:
+        fh.write("#!genome-build GRCh37\n")
+        for chrom, start, end, strand, gene_id, name in sorted(lines, key=lambda r: (r[0], r[1])):
+            fh.write(f'{chrom}\tudip-gwas\tgene\t{start}\t{end}\t.\t{strand}\t.\tgene_id "{gene_id}"; '
+                     f'gene_name "{name}"; gene_type "protein_coding";\n')
