@@ -83,7 +83,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "extract": {
         "images": Key(_OPT_PATH, None, "manifest TSV or BIDS folder of the subjects to extract", must_exist=True),
-        "checkpoints": Key(dict, {}, "modality -> checkpoint path (ours or a published Lightning file)"),
+        "replication_images": Key(_OPT_PATH, None, "manifest TSV or BIDS folder of the replication cohort",
+                                  must_exist=True),
+        "checkpoints": Key(dict, {}, "modality -> checkpoint path (ours or a published Lightning file); "
+                                     "default: the train stage's best checkpoints"),
+        "modalities": Key(list, [], "modalities to extract (default: those with a checkpoint)", item_type=str),
         "batch_size": Key(int, 8, "volumes per batch"),
         "device": Key(str, "auto", "torch device"),
         "num_workers": Key(int, 2, "data-loading worker processes"),
@@ -234,7 +238,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
 
 
 _PATH_KEYS = {
-    "out", "images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes", "sample_file", "covariates",
+    "out", "images", "replication_images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes", "sample_file", "covariates",
     "keep", "remove", "gwas", "ld_reference", "prior_hits",
 }
 

@@ -66,8 +66,51 @@ def stage_simulate(cfg: dict, out: Path) -> dict:
         close()
 
 
+def _step_progress():
+    from tqdm.auto import tqdm
+
+    state: dict = {"bar": None, "desc": None}
+
+    def update(desc: str, done: int, total: int) -> None:
+        if state["desc"] != desc:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["bar"] = tqdm(total=total, desc=desc, dynamic_ncols=True, leave=False)
+            state["desc"] = desc
+        state["bar"].n = done
+        state["bar"].refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return update, close
+
+
+def stage_train(cfg: dict, out: Path) -> dict:
+    from udip_gwas.imaging.stages import run_train
+
+    update, close = _step_progress()
+    try:
+        return run_train(cfg, out, progress=update)
+    finally:
+        close()
+
+
+def stage_extract(cfg: dict, out: Path) -> dict:
+    from udip_gwas.imaging.stages import run_extract
+
+    update, close = _step_progress()
+    try:
+        return run_extract(cfg, out, progress=update)
+    finally:
+        close()
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
     "simulate": stage_simulate,
+    "train": stage_train,
+    "extract": stage_extract,
 }
 
 

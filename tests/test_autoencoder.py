@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, level_shapes, masked_mse, masked_mse_per_subject
+from udip_gwas.imaging.checkpoint import load_checkpoint, save_checkpoint
+
+from .conftest import reference_path
+
+
+def test_full_grid__parameter_count_and_shapes():
+    with torch.device("meta"):
+        model = UDIPAutoencoder((182, 218, 182))
+        recon, z = model(torch.zeros(2, 1, 182, 218, 182))
+    assert sum(p.numel() for p in model.parameters()) == 138_124_497
+    linear = model.encoding_mlp.weight.numel() + model.decoding_mlp.weight.numel()
+    assert linear == 2 * 128 * 516_096
+    assert model.level_shapes == [(182, 218, 182), (92, 110, 92), (46, 56, 46), (24, 28, 24), (12, 14, 12)]
+    assert tuple(recon.shape) == (2, 1, 182, 218, 182)
+    assert tuple(z.shape) == (2, 128)
+
+
+def test_full_grid__state_dict_matches_published_key_layout():
+    rows = list(csv.DictReader(open(reference_path("deependo_checkpoint_keys.tsv")), delimiter="\t"))
+    with torch.device("meta"):
+        model = UDIPAutoencoder((182, 218, 182))
+    ours = {k: "x".join(str(s) for s in v.shape) for k, v in model.state_dict().items()}
+    assert ours == {r["key"]: r["shape"] for r in rows}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(46, 55, 46), (23, 28, 23), (17, 19, 21), (31, 16, 33), (91, 109, 91), (16, 16, 16)],
+)
+def test_any_grid__round_trips_to_its_own_shape(shape):
+    model = UDIPAutoencoder(shape, latent_dim=5, base_channels=2)
+    x = torch.randn(2, 1, *shape)
+    recon, z = model(x)
+    assert tuple(recon.shape) == (2, 1, *shape)
+    assert tuple(z.shape) == (2, 5)
+
+
+def test_level_shapes__too_small_grid_is_refused():
+    with pytest.raises(ValueError, match="too small"):
+        level_shapes((0, 10, 10))
+
+
+def test_forward__wrong_input_shape_names_expected_and_found():
+    model = UDIPAutoencoder((16, 16, 16), latent_dim=3, base_channels=2)
+    with pytest.raises(ValueError, match=r"expected input \(batch, 1, 16, 16, 16\), found \(1, 1, 16, 16, 15\)"):
+        model(torch.zeros(1, 1, 16, 16, 15))
+
+
+def test_masked_mse__ignores_background_and_divides_by_mask_count():
+    torch.manual_seed(0)
+    target = torch.randn(2, 1, 6, 5, 4)
+    mask = torch.rand(2, 1, 6, 5, 4) > 0.5
+    recon = torch.randn(2, 1, 6, 5, 4)
+    expected = ((recon - target)[mask] ** 2).sum() / mask.sum()
+    assert torch.allclose(masked_mse(recon, target, mask), expected)
+    garbage = recon.clone()
+    garbage[~mask] = 1e6
+    assert torch.allclose(masked_mse(garbage, target, mask), expected)
+    per = masked_mse_per_subject(recon, target, mask)
+    for i in range(2):
+        assert torch.allclose(per[i], ((recon[i] - target[i])[mask[i]] ** 2).mean())
+
+
+def test_masked_mse__empty_mask_is_an_error():
+    with pytest.raises(ValueError, match="mask is empty"):
+        masked_mse(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 2, 2, 2, dtype=bool))
+
+
+def test_checkpoint__round_trip(tmp_path):
+    torch.manual_seed(1)
+    model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2).eval()
+    save_checkpoint(tmp_path / "m.pt", model, modality="T1", epoch=3)
+    loaded, payload = load_checkpoint(tmp_path / "m.pt")
+    x = torch.randn(3, 1, 20, 24, 20)
+    with torch.no_grad():
+        assert torch.equal(model.encode(x), loaded.encode(x))
+    assert payload["format"] == "udip-gwas" and payload["modality"] == "T1" and payload["epoch"] == 3
+
+
+@pytest.mark.parametrize("prefix", ["", "model."])
+def test_checkpoint__published_lightning_layout_gives_the_same_latents(tmp_path, prefix):
+    torch.manual_seed(2)
+    model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2).eval()
+    # what a LightningModule's checkpoint holds: tensors under 'state_dict', plus Lightning's own entries
+    lightning = {
+        "epoch": 41, "global_step": 9000, "pytorch-lightning_version": "1.5.10",
+        "state_dict": {prefix + k: v for k, v in model.state_dict().items()},
+        "hyper_parameters": {"lr": 5e-4, "batch_size": 36},
+        "callbacks": {}, "optimizer_states": [], "lr_schedulers": [],
+    }
+    torch.save(lightning, tmp_path / "udip.ckpt")
+    native_path = tmp_path / "native.pt"
+    save_checkpoint(native_path, model)
+    published, payload = load_checkpoint(tmp_path / "udip.ckpt", input_shape=(20, 24, 20))
+    native, _ = load_checkpoint(native_path)
+    assert payload["format"] == "lightning"
+    x = torch.randn(2, 1, 20, 24, 20)
+    with torch.no_grad():
+        assert torch.equal(published.encode(x), native.encode(x))
+
+
+def test_checkpoint__published_on_wrong_grid_is_explained(tmp_path):
+    model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "udip.ckpt")
+    with pytest.raises(ValueError, match=r"encoding_mlp takes .* inputs.*grid \(182, 218, 182\)"):
+        load_checkpoint(tmp_path / "udip.ckpt")
+
+
+def test_checkpoint__not_a_checkpoint(tmp_path):
+    torch.save({"weights": 1}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="no 'state_dict'"):
+        load_checkpoint(tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")

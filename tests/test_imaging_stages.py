@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from udip_gwas import config
+from udip_gwas.exceptions import NoSubjectsLeftError
+from udip_gwas.imaging.dataset import read_image_table
+from udip_gwas.imaging.stages import run_extract, run_train
+
+
+@pytest.fixture(scope="module")
+def trained(small_cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    cfg = config.load(None, {
+        "run": {"out": str(out), "seed": 3},
+        "train": {"images": small_cohort["manifests"]["train"], "modalities": ["T1"], "latent_dim": 8,
+                  "base_channels": 4, "epochs": 8, "batch_size": 4, "lr_T1": 2e-3, "num_workers": 0,
+                  "val_fraction": 0.2},
+    })
+    result = run_train(cfg, out / "train")
+    return cfg, out, result
+
+
+def test_train__a_few_epochs_lower_the_validation_loss(trained):
+    _, out, result = trained
+    details = result["details"]["T1"]
+    assert details["initial_val_loss"] is not None
+    assert details["best_val_loss"] < 0.8 * details["initial_val_loss"]
+    history = pd.read_csv(out / "train" / "T1" / "history.csv")
+    assert list(history["epoch"]) == list(range(1, 9))
+    assert (out / "train" / "T1" / "loss_curve.png").stat().st_size > 1000
+    split = pd.read_csv(out / "train" / "T1" / "split.tsv", sep="\t")
+    assert set(split["set"]) == {"train", "validation"} and split["IID"].is_unique
+
+
+def test_train__resume_continues_after_the_last_epoch(trained, tmp_path):
+    cfg, out, _ = trained
+    import copy
+    import shutil
+
+    cfg2 = copy.deepcopy(cfg)
+    shutil.copytree(out / "train" / "T1", tmp_path / "T1")
+    cfg2["run"]["out"] = str(tmp_path)
+    cfg2["train"]["cache_dir"] = str(out / "cache")
+    cfg2["train"]["epochs"] = 9
+    result = run_train(cfg2, tmp_path)
+    history = pd.read_csv(tmp_path / "T1" / "history.csv")
+    assert list(history["epoch"]) == list(range(1, 10))
+    assert result["details"]["T1"]["initial_val_loss"] is None  # resumed, not restarted
+
+
+def _write(path, data, affine):
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+
+
+def test_extract__bad_images_are_excluded_with_reasons_and_rows_keyed_by_iid(trained, small_cohort, tmp_path):
+    cfg, out, result = trained
+    manifest = read_image_table(small_cohort["manifests"]["discovery"], ["T1"]).iloc[:12].reset_index(drop=True)
+    good = nib.load(manifest.at[0, "T1"])
+    affine = good.affine
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "corrupt.nii.gz").write_bytes(b"\x1f\x8b not really a gzip file")
+    _write(bad / "wrong_grid.nii.gz", np.ones((10, 10, 10), np.float32), affine)
+    _write(bad / "zeros.nii.gz", np.zeros(good.shape, np.float32), affine)
+    nan = np.asarray(good.dataobj, dtype=np.float32).copy()
+    nan[5, 5, 5] = np.nan
+    _write(bad / "nan.nii.gz", nan, affine)
+    _write(bad / "four_d.nii.gz", np.ones((*good.shape, 2), np.float32), affine)
+    shifted = affine.copy()
+    shifted[0, 3] += 4
+    _write(bad / "shifted.nii.gz", np.asarray(good.dataobj, dtype=np.float32), shifted)
+    manifest.loc[1, "T1"] = str(bad / "corrupt.nii.gz")
+    manifest.loc[2, "T1"] = str(bad / "wrong_grid.nii.gz")
+    manifest.loc[3, "T1"] = str(bad / "zeros.nii.gz")
+    manifest.loc[4, "T1"] = str(bad / "nan.nii.gz")
+    manifest.loc[5, "T1"] = str(tmp_path / "missing.nii.gz")
+    manifest.loc[6, "T1"] = str(bad / "four_d.nii.gz")
+    manifest.loc[7, "T1"] = str(bad / "shifted.nii.gz")
+    manifest.to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
+    ecfg = config.load(None, {"run": {"out": str(tmp_path / "run")},
+                              "extract": {"images": str(tmp_path / "manifest.tsv"),
+                                          "checkpoints": {"T1": result["checkpoints"]["T1"]}, "num_workers": 1}})
+    outputs = run_extract(ecfg, tmp_path / "run" / "extract")
+    udips = pd.read_csv(outputs["discovery"]["T1"]["udips"], sep="\t")
+    expected_ids = [manifest.at[i, "IID"] for i in [0, 8, 9, 10, 11]]
+    assert udips["IID"].tolist() == expected_ids
+    assert udips.shape[1] == 1 + 8 and udips.columns[1] == "T1_001"
+    assert np.isfinite(udips.drop(columns="IID").to_numpy()).all()
+    excl = pd.read_csv(tmp_path / "run" / "excluded_subjects.tsv", sep="\t").set_index("IID")
+    reasons = {i: excl.loc[manifest.at[i, "IID"], "reason"] for i in range(1, 8)}
+    assert "unreadable image" in reasons[1] and "corrupt.nii.gz" in reasons[1]
+    assert "grid (10, 10, 10) does not match" in reasons[2]
+    assert "empty brain" in reasons[3]
+    assert "non-finite" in reasons[4]
+    assert "file not found" in reasons[5]
+    assert "expected a 3-D image" in reasons[6]
+    assert "affine does not match" in reasons[7]
+    assert set(excl["stage"]) == {"extract"}
+    qc = pd.read_csv(outputs["discovery"]["T1"]["qc"], sep="\t")
+    assert qc["IID"].tolist() == expected_ids and (qc["recon_mse"] > 0).all()
+
+
+def test_extract__latents_match_the_model_applied_directly(trained, small_cohort, tmp_path):
+    import torch
+
+    from udip_gwas.imaging.checkpoint import load_checkpoint
+    from udip_gwas.imaging.dataset import zscore_nonzero
+
+    cfg, out, result = trained
+    manifest = read_image_table(small_cohort["manifests"]["discovery"], ["T1"]).iloc[:3]
+    manifest.to_csv(tmp_path / "m.tsv", sep="\t", index=False)
+    ecfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
+        "images": str(tmp_path / "m.tsv"), "checkpoints": {"T1": result["checkpoints"]["T1"]}, "num_workers": 1}})
+    udips = pd.read_csv(run_extract(ecfg, tmp_path / "x")["discovery"]["T1"]["udips"], sep="\t")
+    model, _ = load_checkpoint(result["checkpoints"]["T1"])
+    x = torch.stack([torch.from_numpy(zscore_nonzero(nib.load(p).get_fdata().astype(np.float32)))[None]
+                     for p in manifest["T1"]])
+    with torch.no_grad():
+        z = model.encode(x).numpy()
+    # the cache stores float16 volumes, so allow for that rounding
+    np.testing.assert_allclose(udips.drop(columns="IID").to_numpy(), z, rtol=0, atol=2e-2 * np.abs(z).max())
+
+
+def test_extract__nothing_left_stops_with_a_clear_error(trained, tmp_path):
+    _, _, result = trained
+    pd.DataFrame({"IID": ["a", "b"], "T1": ["nope1.nii.gz", "nope2.nii.gz"]}).to_csv(tmp_path / "m.tsv", sep="\t",
+                                                                                       index=False)
+    ecfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
+        "images": str(tmp_path / "m.tsv"), "checkpoints": {"T1": result["checkpoints"]["T1"]}}})
+    with pytest.raises(NoSubjectsLeftError, match=r"no usable subject left \(2 excluded; reasons in .*excluded"):
+        run_extract(ecfg, tmp_path / "x")
+    assert len(pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t")) == 2
+
+
+def test_read_image_table__bids(tmp_path, small_cohort):
+    src = read_image_table(small_cohort["manifests"]["discovery"], ["T1", "T2"]).iloc[:2]
+    for row in src.itertuples():
+        anat = tmp_path / f"sub-{row.IID}" / "ses-2" / "anat"
+        anat.mkdir(parents=True)
+        (anat / f"sub-{row.IID}_ses-2_T1w.nii.gz").symlink_to(row.T1)
+        if row.Index == 0:
+            (anat / f"sub-{row.IID}_ses-2_FLAIR.nii.gz").symlink_to(row.T2)
+    table = read_image_table(tmp_path, ["T1", "T2"])
+    assert table["IID"].tolist() == src["IID"].tolist()
+    assert table["T2"].isna().tolist() == [False, True]
+
+
+def test_read_image_table__manifest_errors(tmp_path):
+    (tmp_path / "m.tsv").write_text("subject\tT1\nA\tx.nii.gz\n")
+    with pytest.raises(ValueError, match=r"m.tsv: expected an 'IID' column"):
+        read_image_table(tmp_path / "m.tsv", ["T1"])
+    (tmp_path / "m.tsv").write_text("IID\tT1\nA\tx.nii.gz\n")
+    with pytest.raises(ValueError, match=r"no column for modality \['T2'\]"):
+        read_image_table(tmp_path / "m.tsv", ["T1", "T2"])
+    (tmp_path / "m.tsv").write_text("IID\tT1\nA\tx.nii.gz\nA\ty.nii.gz\n")
+    with pytest.raises(ValueError, match=r"listed twice: \['A'\]"):
+        read_image_table(tmp_path / "m.tsv", ["T1"])
