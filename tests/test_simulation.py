@@ -101,7 +101,7 @@ def test_cohort__causal_variant_changes_its_structure(small_cohort):
     truth = pd.read_csv(small_cohort["truth"], sep="\t")
     row = truth[truth["region"] == "Putamen"].iloc[0]
     g, bim, fam = read_plink_dosages(small_cohort["genotypes"]["discovery"])
-    dosage = g[:, bim.index[bim["variant_id"] == row.variant_id][0]]
+    dosage = g[:, bim.index[bim["id"] == row.rsid][0]]
     manifest = pd.read_csv(small_cohort["manifests"]["discovery"], sep="\t").set_index("IID")
     root = small_cohort["root"] / "images"
     imgs = np.stack([nib.load(root / manifest.loc[i, "T2"]).get_fdata() for i in fam["IID"]])

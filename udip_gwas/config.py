@@ -120,7 +120,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_info": Key(float, 0.0, "minimum INFO score (BGEN/VCF with INFO), 0 to skip"),
         "hwe_p": Key(float, 1e-10, "Hardy-Weinberg exact-test p below which a variant is removed, 0 to skip"),
         "block_size": Key(int, 16, "Hail linear_regression_rows block size"),
-        "per_dimension_tsv": Key(bool, True, "write one GWAS-SSF TSV per dimension"),
+        "per_dimension_tsv": Key(str, "all", "GWAS-SSF TSV per dimension: all, significant (a variant at p < 5e-8) "
+                                             "or none", choices=("all", "significant", "none")),
     },
     "loci": {
         "gwas": Key(_OPT_PATH, None, "gwas output folder (default OUT/gwas)"),
@@ -137,7 +138,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "mhc_end": Key(int, 33_448_354, "MHC end (GRCh37, 1-based)"),
     },
     "replication": {
-        "gwas": Key(_OPT_PATH, None, "replication gwas output folder (from `udip-gwas gwas`)"),
+        "genotypes": Key(_OPT_PATH, None, "replication cohort genotypes (the gwas stage runs it too)"),
+        "phenotypes": Key(list, [], "replication cohort UDIP tables (from the same models)", item_type=str),
+        "covariates": Key(_OPT_PATH, None, "replication cohort covariate table", must_exist=True),
+        "gwas": Key(_OPT_PATH, None, "replication gwas output folder (default: the gwas stage's replication run)"),
         "alpha": Key(float, 0.05, "family-wise alpha; divided by the number of loci"),
     },
     "novelty": {
@@ -253,7 +257,7 @@ def _resolve_paths(cfg: dict, raw: dict, base: Path) -> dict:
         for name, value in values.items():
             if name in _PATH_KEYS and isinstance(value, str):
                 cfg[section][name] = resolve(value)
-            elif (section, name) == ("gwas", "phenotypes"):
+            elif name == "phenotypes":
                 cfg[section][name] = [resolve(v) for v in value]
             elif (section, name) == ("extract", "checkpoints"):
                 cfg[section][name] = {k: resolve(v) for k, v in value.items()}
@@ -267,9 +271,10 @@ def check_paths(cfg: dict) -> None:
             value = cfg[section][name]
             if key.must_exist and value is not None and "://" not in str(value) and not Path(value).exists():
                 raise ConfigError(f"key '{section}.{name}': file not found: {value}")
-    for p in cfg["gwas"]["phenotypes"]:
-        if not Path(p).exists():
-            raise ConfigError(f"key 'gwas.phenotypes': file not found: {p}")
+    for section in ("gwas", "replication"):
+        for p in cfg[section]["phenotypes"]:
+            if not Path(p).exists():
+                raise ConfigError(f"key '{section}.phenotypes': file not found: {p}")
 
 
 def _toml_value(v: Any) -> str:

@@ -107,10 +107,17 @@ def stage_extract(cfg: dict, out: Path) -> dict:
         close()
 
 
+def stage_gwas(cfg: dict, out: Path) -> dict:
+    from udip_gwas.genetics.stages import run_gwas
+
+    return run_gwas(cfg, out)
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
     "simulate": stage_simulate,
     "train": stage_train,
     "extract": stage_extract,
+    "gwas": stage_gwas,
 }
 
 

@@ -118,7 +118,8 @@ def write_plink(prefix: str | Path, dosages: np.ndarray, variants: pd.DataFrame,
     ``dosages`` are counts of ``effect_allele`` (int, -1 for missing), shape (n_samples, n_variants).
     ``effect_allele`` is written as A1 (column 5 of .bim) and ``other_allele`` as A2, the reference: this is
     how Hail (``a2_reference=True``) and PLINK 2 read a .bim, so both count the effect allele.
-    ``samples`` needs ``FID, IID`` and may have ``sex`` (1/2) columns.
+    ``samples`` needs ``FID, IID`` and may have ``sex`` (1/2) columns. The .bim ID column holds the rsid,
+    as in UK Biobank's files.
     """
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +132,7 @@ def write_plink(prefix: str | Path, dosages: np.ndarray, variants: pd.DataFrame,
     })
     fam.to_csv(prefix.with_suffix(".fam"), sep=" ", header=False, index=False)
     bim = pd.DataFrame({
-        "chrom": variants["chromosome"], "id": variants["variant_id"], "cm": 0,
+        "chrom": variants["chromosome"], "id": variants["rsid"], "cm": 0,
         "pos": variants["base_pair_location"], "a1": variants["effect_allele"], "a2": variants["other_allele"],
     })
     bim.to_csv(prefix.with_suffix(".bim"), sep="\t", header=False, index=False)
@@ -155,7 +156,7 @@ def read_plink_dosages(prefix: str | Path) -> tuple[np.ndarray, pd.DataFrame, pd
     fam = pd.read_csv(prefix.with_suffix(".fam"), sep=r"\s+", header=None,
                       names=["FID", "IID", "father", "mother", "sex", "pheno"], dtype={0: str, 1: str})
     bim = pd.read_csv(prefix.with_suffix(".bim"), sep=r"\s+", header=None,
-                      names=["chromosome", "variant_id", "cm", "base_pair_location", "a1", "a2"],
+                      names=["chromosome", "id", "cm", "base_pair_location", "a1", "a2"],
                       dtype={0: str, 1: str, 4: str, 5: str})
     n, m = len(fam), len(bim)
     raw = np.fromfile(prefix.with_suffix(".bed"), dtype=np.uint8)

@@ -1,0 +1,208 @@
+"""GWAS statistics checked against independent references: statsmodels OLS, PLINK 2 --glm, mpmath."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import mpmath
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from udip_gwas import config
+from udip_gwas.genetics.phenotypes import build_analysis_set, inverse_normal, read_covariates
+from udip_gwas.genetics.stages import run_gwas
+from udip_gwas.genetics.sumstats import neg_log10_p_from_t
+from udip_gwas.simulation.genotypes import read_plink_dosages
+
+N_DIMS = 4
+
+
+@pytest.fixture(scope="module")
+def gwas_run(small_cohort, hail_session, tmp_path_factory):
+    """Synthetic 'UDIPs' with known genetic and covariate effects on the small cohort's genotypes."""
+    out = tmp_path_factory.mktemp("gwas")
+    prefix = small_cohort["genotypes"]["discovery"]
+    g, bim, fam = read_plink_dosages(prefix)
+    cov = read_covariates(small_cohort["covariates"]["discovery"])
+    rng = np.random.default_rng(11)
+    n = len(fam)
+    common = np.flatnonzero((np.nanmean(g, 0) / 2 > 0.2) & (np.nanmean(g, 0) / 2 < 0.8))
+    causal = common[[10, 400]]
+    y = rng.normal(size=(n, N_DIMS))
+    y[:, 0] += 0.6 * (g[:, causal[0]] - 1)
+    y[:, 1] += 0.4 * (g[:, causal[1]] - 1) + 0.03 * cov["age"].fillna(60).to_numpy()
+    y[:, 2] += 40.0 * g[:, causal[0]]  # an association strong enough that p underflows
+    y[:, 3] += 0.5 * (cov["site"].astype(str) == "11026").to_numpy()
+    udips = pd.DataFrame(y, columns=[f"T1_{i + 1:03d}" for i in range(N_DIMS)])
+    udips.insert(0, "IID", fam["IID"].to_numpy())
+    udips.iloc[:5, 1:] = np.nan  # five subjects without usable images
+    udips.to_csv(out / "udips.tsv", sep="\t", index=False)
+    cfg = config.load(None, {
+        "run": {"out": str(out)},
+        "gwas": {"genotypes": prefix, "phenotypes": [str(out / "udips.tsv")],
+                 "covariates": small_cohort["covariates"]["discovery"], "categorical_covariates": ["site"],
+                 "transform": "none", "min_maf": 0.05, "min_mac": 5, "hwe_p": 0.0},
+    })
+    result = run_gwas(cfg, out / "gwas")
+    dims = {f"T1_{i + 1:03d}": pd.read_csv(out / "gwas" / "dimensions" / f"T1_{i + 1:03d}.tsv.gz", sep="\t",
+                                           na_values=["#NA"], keep_default_na=False, dtype={"p_value": str})
+            for i in range(N_DIMS)}
+    samples = pd.read_csv(out / "gwas" / "samples.tsv", sep="\t", dtype=str)["IID"].tolist()
+    return dict(out=out, cfg=cfg, result=result, dims=dims, g=g, bim=bim, fam=fam, cov=cov, y=y, udips=udips,
+                samples=samples, causal=causal, prefix=prefix)
+
+
+def _design(run) -> tuple[np.ndarray, list[int]]:
+    cov = run["cov"].set_index("IID").loc[run["samples"]]
+    X = pd.DataFrame({"age": cov["age"], "sex": cov["sex"]})
+    for lev in sorted(cov["site"].astype(str).unique())[1:]:
+        X[f"site_{lev}"] = (cov["site"].astype(str) == lev).astype(float)
+    for c in [c for c in cov.columns if c.startswith("PC")] + ["head_size"]:
+        X[c] = cov[c]
+    rows = [list(run["fam"]["IID"]).index(s) for s in run["samples"]]
+    return sm.add_constant(X.to_numpy(dtype=float)), rows
+
+
+def test_sample_join__counts_and_reasons(gwas_run):
+    excl = pd.read_csv(gwas_run["out"] / "excluded_subjects.tsv", sep="\t")
+    assert (excl["stage"] == "gwas").all()
+    no_udip = excl[excl["reason"].str.startswith("missing UDIP values")]
+    assert set(no_udip["IID"]) == set(gwas_run["udips"]["IID"].iloc[:5])
+    miss_cov = excl[excl["reason"].str.startswith("missing covariate")]
+    cov = gwas_run["cov"].set_index("IID")
+    for row in miss_cov.itertuples():
+        named = row.reason.split(": ", 1)[1].split(", ")
+        assert all(pd.isna(cov.loc[row.IID, c]) for c in named)
+    assert len(gwas_run["samples"]) + len(excl) == len(gwas_run["fam"])
+
+
+def test_gwas__matches_statsmodels_ols(gwas_run):
+    X, rows = _design(gwas_run)
+    bim = gwas_run["bim"]
+    checked = 0
+    for dim_i, (dim, df) in enumerate(gwas_run["dims"].items()):
+        df = df.set_index("rsid")
+        for j in list(gwas_run["causal"]) + list(range(0, len(bim), 97)):
+            rsid = bim["id"].iloc[j]
+            if rsid not in df.index:
+                continue  # removed by variant QC
+            x = gwas_run["g"][rows, j]
+            fit = sm.OLS(gwas_run["y"][rows, dim_i], np.column_stack([X, x])).fit()
+            ours = df.loc[rsid]
+            assert ours["beta"] == pytest.approx(fit.params[-1], rel=1e-4, abs=1e-9)
+            assert ours["standard_error"] == pytest.approx(fit.bse[-1], rel=1e-4)
+            expected_nlp = -np.log10(fit.pvalues[-1]) if fit.pvalues[-1] > 0 else None
+            if expected_nlp is not None and np.isfinite(expected_nlp):
+                assert ours["neg_log_10_p_value"] == pytest.approx(expected_nlp, rel=1e-4, abs=1e-4)
+            assert ours["n"] == len(rows)
+            checked += 1
+    assert checked > 40
+
+
+def test_gwas__effect_allele_frequency_over_analysed_samples(gwas_run):
+    _, rows = _design(gwas_run)
+    df = gwas_run["dims"]["T1_001"].set_index("rsid")
+    bim = gwas_run["bim"]
+    for j in range(0, len(bim), 50):
+        if bim["id"].iloc[j] in df.index:
+            assert df.loc[bim["id"].iloc[j], "effect_allele_frequency"] == pytest.approx(
+                np.nanmean(gwas_run["g"][rows, j]) / 2, rel=1e-4)
+            assert df.loc[bim["id"].iloc[j], "effect_allele"] == bim["a1"].iloc[j]
+
+
+def test_gwas__p_never_underflows(gwas_run):
+    df = gwas_run["dims"]["T1_003"].set_index("rsid")
+    rsid = gwas_run["bim"]["id"].iloc[gwas_run["causal"][0]]
+    row = df.loc[rsid]
+    t = row["beta"] / row["standard_error"]
+    dof = int(row["n"]) - 11 - 1  # intercept + 10 covariates (site has 3 levels) + the dosage
+    mpmath.mp.dps = 60
+    nu = mpmath.mpf(dof)
+    p = mpmath.betainc(nu / 2, mpmath.mpf(1) / 2, 0, nu / (nu + mpmath.mpf(float(t)) ** 2), regularized=True)
+    expected = -mpmath.log10(p)
+    assert expected > 320  # far below the smallest double
+    assert row["neg_log_10_p_value"] == pytest.approx(float(expected), rel=1e-3)
+    mant, exp = row["p_value"].split("e-")
+    assert float(exp) - np.log10(float(mant)) == pytest.approx(float(expected), rel=1e-3)
+
+
+@pytest.mark.parametrize("t,dof", [(2.0, 50), (8.5, 300), (45.0, 400), (400.0, 2000), (1e4, 30)])
+def test_neg_log10_p_from_t__matches_mpmath(t, dof):
+    mpmath.mp.dps = 80
+    nu = mpmath.mpf(dof)
+    p = mpmath.betainc(nu / 2, mpmath.mpf(1) / 2, 0, nu / (nu + mpmath.mpf(float(t)) ** 2), regularized=True)
+    assert float(neg_log10_p_from_t(np.array([t]), dof)[0]) == pytest.approx(float(-mpmath.log10(p)), rel=1e-6)
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 (Debian package plink2) not installed")
+def test_gwas__matches_plink2_glm(gwas_run, tmp_path):
+    X, rows = _design(gwas_run)
+    ids = gwas_run["samples"]
+    pheno = pd.DataFrame({"FID": ids, "IID": ids})
+    for i, dim in enumerate(gwas_run["dims"]):
+        pheno[dim] = gwas_run["y"][rows, i]
+    pheno.to_csv(tmp_path / "pheno.tsv", sep="\t", index=False)
+    covar = pd.DataFrame(X[:, 1:], columns=[f"c{i}" for i in range(X.shape[1] - 1)])
+    covar.insert(0, "IID", ids)
+    covar.insert(0, "FID", ids)
+    covar.to_csv(tmp_path / "covar.tsv", sep="\t", index=False)
+    pheno[["FID", "IID"]].to_csv(tmp_path / "keep.txt", sep="\t", index=False, header=False)
+    subprocess.run(["plink2", "--bfile", gwas_run["prefix"], "--pheno", tmp_path / "pheno.tsv", "--covar",
+                    tmp_path / "covar.tsv", "--covar-variance-standardize", "--keep", tmp_path / "keep.txt",
+                    "--glm", "hide-covar", "omit-ref", "--out", tmp_path / "plink", "--threads", "2"],
+                   check=True, capture_output=True)
+    for dim, ours in gwas_run["dims"].items():
+        ref = pd.read_csv(tmp_path / f"plink.{dim}.glm.linear", sep="\t").set_index("ID")
+        merged = ours.set_index("rsid").join(ref, how="inner")
+        assert len(merged) == len(ours)
+        assert (merged["A1"] == merged["effect_allele"]).all()
+        np.testing.assert_allclose(merged["beta"], merged["BETA"], rtol=2e-4, atol=1e-6)
+        np.testing.assert_allclose(merged["standard_error"], merged["SE"], rtol=2e-4)
+        finite = merged["P"] > 1e-300
+        np.testing.assert_allclose(merged.loc[finite, "neg_log_10_p_value"], -np.log10(merged.loc[finite, "P"]),
+                                   rtol=1e-3, atol=1e-4)
+
+
+def test_gwas__null_lambda_gc_near_one(gwas_run):
+    lam = pd.read_csv(gwas_run["out"] / "gwas" / "lambda_gc.tsv", sep="\t").set_index("dimension")
+    # T1_004 has only a covariate effect: no genetic signal at all
+    assert 0.85 < lam.loc["T1_004", "lambda_gc"] < 1.15
+
+
+def test_gwas__combined_table_takes_the_smallest_p(gwas_run):
+    comb = pd.read_csv(gwas_run["out"] / "gwas" / "combined.tsv.gz", sep="\t", na_values=["#NA"],
+                       keep_default_na=False).set_index("rsid")
+    stacked = pd.concat({d: df.set_index("rsid")["neg_log_10_p_value"] for d, df in gwas_run["dims"].items()}, axis=1)
+    np.testing.assert_allclose(comb["neg_log_10_p_value"], stacked.loc[comb.index].max(axis=1), rtol=1e-6)
+    assert (comb["dimension"] == stacked.loc[comb.index].idxmax(axis=1)).all()
+    assert list(comb.columns[:7]) == ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta",
+                                      "standard_error", "effect_allele_frequency"]
+    assert comb.reset_index().groupby("chromosome")["base_pair_location"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_inverse_normal__ranks_to_normal_quantiles():
+    x = np.array([10.0, -3.0, 2.0, 2.0, 100.0])
+    z = inverse_normal(x)
+    assert np.argsort(z[[1, 2, 0, 4]]).tolist() == [0, 1, 2, 3]
+    assert z[2] == z[3]
+    from scipy import stats
+    assert z[4] == pytest.approx(stats.norm.ppf((5 - 0.375) / 5.25))
+
+
+def test_build_analysis_set__categorical_and_errors():
+    udips = pd.DataFrame({"IID": ["a", "b", "c", "d"], "T1_001": [1.0, 2.0, 3.0, 4.0]})
+    cov = pd.DataFrame({"FID": list("abcd"), "IID": list("abcd"), "site": ["x", "y", "z", "y"], "age": [1, 2, 3, np.nan]})
+    aset = build_analysis_set(udips, cov, ["a", "b", "c", "d", "e"], categorical=["site"], transform="none",
+                              remove={"a"})
+    assert aset.table["IID"].tolist() == ["b", "c"]
+    assert aset.covariates == ["site_z", "age"]  # site_y is constant among b and c and is dropped
+    reasons = dict(zip(aset.excluded["IID"], aset.excluded["reason"]))
+    assert reasons == {"a": "in the remove list", "d": "missing covariate value(s): age",
+                       "e": "no UDIPs (no usable image)"}
+    with pytest.raises(ValueError, match=r"covariate 'site' is not numeric"):
+        build_analysis_set(udips, cov, ["a"], transform="none")
+    with pytest.raises(ValueError, match=r"covariate column\(s\) \['bmi'\] not found"):
+        build_analysis_set(udips, cov, ["a"], covariate_columns=["bmi"], transform="none")

@@ -1,0 +1,135 @@
+"""Reading genotypes into Hail (PLINK, BGEN, VCF, MatrixTable) and variant QC.
+
+Every import gives a MatrixTable keyed by ``locus, alleles`` with row fields ``rsid`` and ``variant_id``,
+column key ``s`` (the IID) and an entry field ``dosage``: the expected count of the second (alternate,
+effect) allele, from hard calls or imputed dosages.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from udip_gwas.exceptions import InputError
+
+log = logging.getLogger(__name__)
+
+
+def detect_format(path: str) -> str:
+    p = path.rstrip("/")
+    if p.endswith(".mt"):
+        return "mt"
+    if p.endswith(".bgen"):
+        return "bgen"
+    if p.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
+        return "vcf"
+    if Path(p + ".bed").exists() or p.endswith(".bed"):
+        return "plink"
+    raise InputError(f"genotypes '{path}': cannot tell the format; give a PLINK prefix (with .bed/.bim/.fam), "
+                     "a .bgen, a .vcf[.bgz] or a .mt, or set 'gwas.genotype_format'")
+
+
+def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "GRCh37",
+                     sample_file: str | None = None, n_partitions: int | None = None):
+    """Import genotypes as a Hail MatrixTable with a ``dosage`` entry field (see module docstring)."""
+    import hail as hl
+
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    recode = {f"chr{i}": str(i) for i in range(1, 23)} if reference_genome == "GRCh37" else \
+        {str(i): f"chr{i}" for i in range(1, 23)}
+    if fmt == "plink":
+        prefix = path[:-4] if path.endswith(".bed") else path
+        for ext in (".bed", ".bim", ".fam"):
+            if not Path(prefix + ext).exists():
+                raise InputError(f"PLINK fileset '{prefix}': {prefix + ext} not found")
+        mt = hl.import_plink(bed=prefix + ".bed", bim=prefix + ".bim", fam=prefix + ".fam",
+                             reference_genome=reference_genome, n_partitions=n_partitions, a2_reference=True,
+                             contig_recoding=recode)
+        mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+        mt = mt.select_cols().select_entries("GT", "dosage")
+    elif fmt == "vcf":
+        if not Path(path).exists():
+            raise InputError(f"VCF not found: {path}")
+        mt = hl.import_vcf(path, reference_genome=reference_genome, force_bgz=path.endswith((".gz", ".bgz")),
+                           contig_recoding=recode, n_partitions=n_partitions, array_elements_required=False)
+        entry = mt.entry
+        if "DS" in entry:
+            ds = hl.float64(mt.DS[0]) if isinstance(mt.DS.dtype, hl.tarray) else hl.float64(mt.DS)
+        else:
+            ds = hl.float64(mt.GT.n_alt_alleles())
+        mt = mt.annotate_entries(dosage=ds)
+        mt = mt.select_cols().select_entries(*(["GT"] if "GT" in entry else []), "dosage")
+    elif fmt == "bgen":
+        if not Path(path).exists():
+            raise InputError(f"BGEN not found: {path}")
+        sample = sample_file or (path[:-5] + ".sample")
+        if not Path(sample).exists():
+            raise InputError(f"BGEN sample file not found: {sample} (set 'gwas.sample_file')")
+        idx = path + ".idx2"
+        if not Path(idx).exists():
+            log.info("indexing %s (once)", path)
+            hl.index_bgen(path, reference_genome=reference_genome, contig_recoding=recode)
+        mt = hl.import_bgen(path, entry_fields=["dosage", "GT"], sample_file=sample, n_partitions=n_partitions)
+        mt = mt.select_entries("GT", "dosage")
+    elif fmt == "mt":
+        mt = hl.read_matrix_table(path)
+        if "dosage" not in mt.entry:
+            if "GT" not in mt.entry:
+                raise InputError(f"{path}: MatrixTable has neither a 'dosage' nor a 'GT' entry field")
+            mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+    else:
+        raise InputError(f"unknown genotype format {fmt!r}")
+    if "rsid" not in mt.row:
+        mt = mt.annotate_rows(rsid=hl.missing(hl.tstr))
+    mt = mt.annotate_rows(rsid=hl.or_missing(mt.rsid != ".", mt.rsid))
+    # one variant id for every format: chromosome:position:other:effect (alleles[0] is the reference)
+    return mt.annotate_rows(variant_id=hl.format("%s:%d:%s:%s", mt.locus.contig, mt.locus.position,
+                                                   mt.alleles[0], mt.alleles[1]))
+
+
+def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: float, min_info: float,
+                        hwe_p: float):
+    """Annotate per-variant statistics over the MatrixTable's samples and the first QC filter each fails.
+
+    Nothing is filtered here, so the statistics are computed in the same pass over the genotypes as the
+    association (pass them through and filter the result).
+
+    Row fields added: ``n_called, call_rate, effect_allele_frequency, mac, info`` (MaCH r2-type
+    ``var(dosage) / (2p(1-p))`` for dosages; 1 for hard calls), ``hwe_p`` (from hard calls, when present)
+    and ``qc_fail``: missing when the variant passes, else the first filter it fails, in the order
+    ``call_rate, maf, mac, info, hwe``.
+    """
+    import hail as hl
+
+    n = mt.count_cols()
+    has_gt = "GT" in mt.entry
+    stats = dict(
+        n_called=hl.agg.count_where(hl.is_defined(mt.dosage)),
+        sum_ds=hl.agg.sum(mt.dosage),
+        sum_ds2=hl.agg.sum(mt.dosage * mt.dosage),
+    )
+    if has_gt:
+        stats["hwe"] = hl.agg.hardy_weinberg_test(mt.GT)
+    mt = mt.annotate_rows(_qc=hl.struct(**stats))
+    q = mt._qc
+    af = q.sum_ds / (2 * q.n_called)
+    var = q.sum_ds2 / q.n_called - (q.sum_ds / q.n_called) ** 2
+    info = hl.if_else((af > 0) & (af < 1), var / (2 * af * (1 - af)), 0.0)
+    mt = mt.annotate_rows(
+        n_called=q.n_called, call_rate=q.n_called / n, effect_allele_frequency=af,
+        mac=hl.min(q.sum_ds, 2 * q.n_called - q.sum_ds),
+        info=hl.float64(1.0) if has_gt else hl.min(info, 1.0),
+        hwe_p=q.hwe.p_value if has_gt else hl.missing(hl.tfloat64),
+    ).drop("_qc")
+    maf = hl.min(mt.effect_allele_frequency, 1 - mt.effect_allele_frequency)
+    return mt.annotate_rows(qc_fail=(
+        hl.case()
+        .when(~(mt.call_rate >= min_call_rate), "call_rate")
+        .when(~(maf >= min_maf), "maf")
+        .when(~(mt.mac >= min_mac), "mac")
+        .when((min_info > 0) & ~(mt.info >= min_info), "info")
+        .when((hwe_p > 0) & hl.is_defined(mt.hwe_p) & (mt.hwe_p < hwe_p), "hwe")
+        .or_missing()))
+
+
+QC_FIELDS = ("n_called", "call_rate", "effect_allele_frequency", "mac", "info", "hwe_p", "qc_fail")

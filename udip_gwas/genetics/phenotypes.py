@@ -1,0 +1,227 @@
+"""Phenotype and covariate tables for the GWAS, and the sample join.
+
+The join is reported, never silent: the counts of subjects with UDIPs, genotypes, covariates and all
+three are logged, and every subject dropped is returned with its reason (the stage writes them to
+``excluded_subjects.tsv``).
+
+Tables
+------
+UDIP table: ``IID`` then one column per dimension (``T1_001`` ...). Several tables (T1, T2) are joined on
+``IID``; a subject needs every table to be analysed (one pass over the genotypes needs shared missingness).
+Covariate table: ``FID IID`` then covariates, whitespace- or tab-separated, ``NA`` for missing (PLINK and
+REGENIE style). Keep/remove files: one IID per line, or ``FID IID`` per line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from udip_gwas.exceptions import InputError
+
+log = logging.getLogger(__name__)
+
+ID_COLUMNS = ("FID", "IID")
+TRANSFORMS = ("none", "standardize", "inverse_normal")
+
+
+def read_udip_tables(paths: list[str | Path]) -> pd.DataFrame:
+    """Read and join UDIP tables on ``IID`` (inner join; dimension names must be unique)."""
+    if not paths:
+        raise InputError("gwas: no phenotype table given (key 'gwas.phenotypes')")
+    merged: pd.DataFrame | None = None
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            raise InputError(f"UDIP table not found: {p}")
+        df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p, sep="\t", dtype={"IID": str})
+        if "IID" not in df.columns:
+            raise InputError(f"{p}: expected an 'IID' column, found {list(df.columns)[:6]}")
+        df["IID"] = df["IID"].astype(str)
+        dup = df["IID"][df["IID"].duplicated()].tolist()
+        if dup:
+            raise InputError(f"{p}: subject(s) listed twice: {dup[:5]}")
+        df = df.drop(columns=[c for c in ("FID",) if c in df.columns])
+        bad = [c for c in df.columns if c != "IID" and not pd.api.types.is_numeric_dtype(df[c])]
+        if bad:
+            raise InputError(f"{p}: non-numeric phenotype column(s) {bad[:5]}")
+        if merged is not None:
+            clash = (set(merged.columns) & set(df.columns)) - {"IID"}
+            if clash:
+                raise InputError(f"{p}: dimension name(s) already used by another table: {sorted(clash)[:5]}")
+            merged = merged.merge(df, on="IID", how="outer")
+        else:
+            merged = df
+    assert merged is not None
+    return merged
+
+
+def read_covariates(path: str | Path) -> pd.DataFrame:
+    """Read a ``FID IID ...`` covariate table; ``NA`` (and empty) are missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"covariate table not found: {path}")
+    df = pd.read_csv(path, sep=r"\s+|\t", engine="python", na_values=["NA", "nan", ""], keep_default_na=False,
+                     dtype={"FID": str, "IID": str})
+    if "IID" not in df.columns:
+        raise InputError(f"{path}: expected 'FID IID' header columns, found {list(df.columns)[:6]}")
+    dup = df["IID"][df["IID"].duplicated()].tolist()
+    if dup:
+        raise InputError(f"{path}: subject(s) listed twice: {dup[:5]}")
+    return df
+
+
+def read_id_list(path: str | Path) -> set[str]:
+    """One IID per line, or ``FID IID`` per line (the IID is used); ``#`` comments and headers ignored."""
+    ids = set()
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if not parts or parts[0].startswith("#") or parts[-1] == "IID":
+            continue
+        ids.add(parts[-1])
+    return ids
+
+
+def inverse_normal(x: np.ndarray) -> np.ndarray:
+    """Rank-based inverse normal transform (Blom offset 3/8; ties get their average rank)."""
+    ranks = stats.rankdata(x)
+    return stats.norm.ppf((ranks - 0.375) / (len(x) + 0.25))
+
+
+def transform_phenotypes(df: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
+    if how not in TRANSFORMS:
+        raise ValueError(f"transform_phenotypes: how must be one of {TRANSFORMS}, found {how!r}")
+    out = df.copy()
+    for c in columns:
+        v = out[c].to_numpy(dtype=float)
+        if how == "standardize":
+            sd = v.std(ddof=1)
+            out[c] = (v - v.mean()) / sd if sd > 0 else 0.0
+        elif how == "inverse_normal":
+            out[c] = inverse_normal(v)
+    return out
+
+
+@dataclass
+class AnalysisSet:
+    """The joined samples, ready for association.
+
+    Attributes
+    ----------
+    table
+        ``IID``, the phenotype columns, then the design covariate columns (indicators expanded); no missing.
+    phenotypes, covariates
+        Column names in ``table`` (``covariates`` excludes the intercept).
+    excluded
+        ``IID, reason`` for every subject dropped in the join.
+    counts
+        Subjects with UDIPs, genotypes, covariates, and all three.
+    """
+
+    table: pd.DataFrame
+    phenotypes: list[str]
+    covariates: list[str]
+    excluded: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def build_analysis_set(
+    udips: pd.DataFrame,
+    covariates: pd.DataFrame | None,
+    genotyped: list[str],
+    *,
+    covariate_columns: list[str] | None = None,
+    categorical: list[str] | None = None,
+    keep: set[str] | None = None,
+    remove: set[str] | None = None,
+    transform: str = "inverse_normal",
+    source: str = "covariates",
+) -> AnalysisSet:
+    """Join UDIPs, covariates and genotyped samples; expand categorical covariates; transform.
+
+    Every subject seen in any input and not analysed is returned in ``excluded`` with the first reason
+    that applies, in this order: removed, not kept, no genotypes, no UDIPs, missing UDIP values, no
+    covariate row, missing covariate value(s) (named).
+    """
+    phen_cols = [c for c in udips.columns if c != "IID"]
+    categorical = list(categorical or [])
+    if covariates is not None:
+        cov_cols = list(covariate_columns) if covariate_columns else [c for c in covariates.columns
+                                                                      if c not in ID_COLUMNS]
+        missing = [c for c in cov_cols + categorical if c not in covariates.columns]
+        if missing:
+            raise InputError(f"{source}: covariate column(s) {missing} not found; columns are "
+                             f"{list(covariates.columns)}")
+        for c in cov_cols:
+            if c not in categorical and not pd.api.types.is_numeric_dtype(covariates[c]):
+                raise InputError(f"{source}: covariate '{c}' is not numeric (e.g. {covariates[c].dropna().iloc[0]!r}); "
+                                 "list it in 'gwas.categorical_covariates' to turn it into indicators")
+        cov = covariates.set_index("IID")
+    else:
+        cov_cols, cov = [], None
+    geno = set(map(str, genotyped))
+    udip_ids = set(udips["IID"])
+    all_ids = sorted(udip_ids | geno | (set(cov.index) if cov is not None else set()))
+    udip_idx = udips.set_index("IID")
+    udip_na = set(udip_idx.index[udip_idx[phen_cols].isna().any(axis=1)])
+    cov_na: dict[str, list[str]] = {}
+    if cov is not None:
+        na = cov[cov_cols].isna()
+        for iid in cov.index[na.any(axis=1)]:
+            cov_na[iid] = [c for c in cov_cols if na.at[iid, c]]
+    excluded = []
+    kept = []
+    for iid in all_ids:
+        if remove and iid in remove:
+            reason = "in the remove list"
+        elif keep is not None and iid not in keep:
+            reason = "not in the keep list"
+        elif iid not in geno:
+            reason = "no genotypes"
+        elif iid not in udip_ids:
+            reason = "no UDIPs (no usable image)"
+        elif iid in udip_na:
+            reason = "missing UDIP values (an image of one modality is missing or was excluded)"
+        elif cov is not None and iid not in cov.index:
+            reason = "no covariate row"
+        elif iid in cov_na:
+            reason = f"missing covariate value(s): {', '.join(cov_na[iid])}"
+        else:
+            kept.append(iid)
+            continue
+        excluded.append({"IID": iid, "reason": reason})
+    counts = {
+        "with_udips": len(udip_ids), "with_genotypes": len(geno),
+        "with_covariates": len(cov.index) if cov is not None else len(udip_ids),
+        "analysed": len(kept),
+    }
+    log.info("sample join: %d with UDIPs, %d with genotypes, %d with covariates, %d with all three (analysed)",
+             counts["with_udips"], counts["with_genotypes"], counts["with_covariates"], counts["analysed"])
+    table = udips.set_index("IID").loc[kept, phen_cols].reset_index()
+    design_cols: list[str] = []
+    if cov is not None:
+        c = cov.loc[kept, cov_cols].reset_index()
+        for col in cov_cols:
+            if col in categorical:
+                levels = sorted(c[col].astype(str).unique())
+                for lev in levels[1:]:
+                    name = f"{col}_{lev}"
+                    table[name] = (c[col].astype(str) == lev).astype(float).to_numpy()
+                    design_cols.append(name)
+                log.info("covariate %s: %d levels, reference %s", col, len(levels), levels[0] if levels else "-")
+            else:
+                table[col] = c[col].astype(float).to_numpy()
+                design_cols.append(col)
+    constant = [c for c in design_cols if table[c].nunique() <= 1]
+    if constant:
+        log.warning("dropping constant covariate column(s) %s", constant)
+        design_cols = [c for c in design_cols if c not in constant]
+        table = table.drop(columns=constant)
+    table = transform_phenotypes(table, phen_cols, transform)
+    return AnalysisSet(table=table, phenotypes=phen_cols, covariates=design_cols,
+                       excluded=pd.DataFrame(excluded, columns=["IID", "reason"]), counts=counts)
