@@ -11,49 +11,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from udip_gwas import config
-from udip_gwas.genetics.phenotypes import build_analysis_set, inverse_normal, read_covariates
-from udip_gwas.genetics.stages import run_gwas
+from udip_gwas.genetics.phenotypes import build_analysis_set, inverse_normal
 from udip_gwas.genetics.sumstats import neg_log10_p_from_t
-from udip_gwas.simulation.genotypes import read_plink_dosages
-
-N_DIMS = 4
-
-
-@pytest.fixture(scope="module")
-def gwas_run(small_cohort, hail_session, tmp_path_factory):
-    """Synthetic 'UDIPs' with known genetic and covariate effects on the small cohort's genotypes."""
-    out = tmp_path_factory.mktemp("gwas")
-    prefix = small_cohort["genotypes"]["discovery"]
-    g, bim, fam = read_plink_dosages(prefix)
-    cov = read_covariates(small_cohort["covariates"]["discovery"])
-    rng = np.random.default_rng(11)
-    n = len(fam)
-    common = np.flatnonzero((np.nanmean(g, 0) / 2 > 0.2) & (np.nanmean(g, 0) / 2 < 0.8))
-    causal = common[[10, 400]]
-    y = rng.normal(size=(n, N_DIMS))
-    y[:, 0] += 0.6 * (g[:, causal[0]] - 1)
-    y[:, 1] += 0.4 * (g[:, causal[1]] - 1) + 0.03 * cov["age"].fillna(60).to_numpy()
-    y[:, 2] += 40.0 * g[:, causal[0]]  # an association strong enough that p underflows
-    y[:, 3] += 0.5 * (cov["site"].astype(str) == "11026").to_numpy()
-    udips = pd.DataFrame(y, columns=[f"T1_{i + 1:03d}" for i in range(N_DIMS)])
-    udips.insert(0, "IID", fam["IID"].to_numpy())
-    udips.iloc[:5, 1:] = np.nan  # five subjects without usable images
-    udips.to_csv(out / "udips.tsv", sep="\t", index=False)
-    cfg = config.load(None, {
-        "run": {"out": str(out)},
-        "gwas": {"genotypes": prefix, "phenotypes": [str(out / "udips.tsv")],
-                 "covariates": small_cohort["covariates"]["discovery"], "categorical_covariates": ["site"],
-                 "transform": "none", "min_maf": 0.05, "min_mac": 5, "hwe_p": 0.0},
-    })
-    result = run_gwas(cfg, out / "gwas")
-    dims = {f"T1_{i + 1:03d}": pd.read_csv(out / "gwas" / "dimensions" / f"T1_{i + 1:03d}.tsv.gz", sep="\t",
-                                           na_values=["#NA"], keep_default_na=False, dtype={"p_value": str})
-            for i in range(N_DIMS)}
-    samples = pd.read_csv(out / "gwas" / "samples.tsv", sep="\t", dtype=str)["IID"].tolist()
-    return dict(out=out, cfg=cfg, result=result, dims=dims, g=g, bim=bim, fam=fam, cov=cov, y=y, udips=udips,
-                samples=samples, causal=causal, prefix=prefix)
-
 
 def _design(run) -> tuple[np.ndarray, list[int]]:
     cov = run["cov"].set_index("IID").loc[run["samples"]]

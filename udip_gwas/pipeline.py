@@ -113,11 +113,18 @@ def stage_gwas(cfg: dict, out: Path) -> dict:
     return run_gwas(cfg, out)
 
 
+def stage_loci(cfg: dict, out: Path) -> dict:
+    from udip_gwas.genetics.stages import run_loci
+
+    return run_loci(cfg, out)
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
     "simulate": stage_simulate,
     "train": stage_train,
     "extract": stage_extract,
     "gwas": stage_gwas,
+    "loci": stage_loci,
 }
 
 

@@ -17,13 +17,11 @@ def init_hail(hail_cfg: dict, *, log_dir: str | Path, seed: int) -> None:
     example ``gs://bucket/tmp`` on Dataproc). A Hail session already running is reused.
     """
     import hail as hl
+    from hail.utils.java import Env
 
-    try:
-        hl.current_backend()
+    if Env._hc is not None:  # asking hl.current_backend() would start a default session
         log.info("Hail already running; reusing it")
         return
-    except Exception:  # noqa: BLE001 - Hail raises a plain error when no backend exists yet
-        pass
     spark_conf = {str(k): str(v) for k, v in hail_cfg.get("spark_conf", {}).items()}
     if hail_cfg.get("driver_memory"):
         spark_conf.setdefault("spark.driver.memory", hail_cfg["driver_memory"])

@@ -133,3 +133,251 @@ def run_gwas(cfg: dict, out: Path) -> dict:
                                                 phenotypes=r["phenotypes"], covariates=r["covariates"],
                                                 cohort="replication")
     return result
+
+
+# --- loci ----------------------------------------------------------------------------------------
+
+
+def _gwas_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if (p / "discovery" / "gwas.ht").exists():
+        return p / "discovery"
+    if not (p / "gwas.ht").exists():
+        from udip_gwas.exceptions import InputError
+
+        raise InputError(f"no gwas.ht in {p}: run `udip-gwas gwas` first or set 'loci.gwas'")
+    return p
+
+
+def _collect_candidates(ht, *, p2: float, thresholds: dict[str, float]) -> pd.DataFrame:
+    """Variants whose smallest p over dimensions is below ``p2``, with their lead statistics and the
+    dimensions significant at each threshold."""
+    import hail as hl
+
+    ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
+    ht = ht.annotate(_nlp=hl.max(ht.neg_log_10_p_value), _best=hl.argmax(ht.neg_log_10_p_value))
+    ht = ht.filter(ht._nlp > -np.log10(p2))
+    nlp = ht.neg_log_10_p_value
+    fields = dict(
+        variant_id=ht.variant_id, rsid=ht.rsid, chromosome=ht.locus.contig.replace("^chr", ""),
+        base_pair_location=ht.locus.position, other_allele=ht.alleles[0], effect_allele=ht.alleles[1],
+        effect_allele_frequency=ht.effect_allele_frequency, n=ht.n, neg_log_10_p_value=ht._nlp,
+        best_index=ht._best, beta=ht.beta[ht._best], standard_error=ht.standard_error[ht._best],
+        p_value=ht.p_value[ht._best],
+    )
+    for name, p in thresholds.items():
+        fields[f"sig_{name}"] = hl.range(hl.len(nlp)).filter(lambda i: nlp[i] > -np.log10(p))
+    return ht.select(**fields).to_pandas()
+
+
+def _p_text(nlp: float) -> str:
+    if nlp < 300:
+        return f"{10 ** -nlp:.3e}"
+    e = int(np.floor(nlp))
+    return f"{10 ** (e - nlp + 1):.3f}e-{e + 1}"
+
+
+def run_loci(cfg: dict, out: Path) -> dict:
+    import hail as hl
+
+    from udip_gwas.genetics.genotypes import import_genotypes
+    from udip_gwas.genetics.ld import ld_pairs, restrict_to_samples
+    from udip_gwas.genetics.loci import MHC, clump, risk_loci
+
+    lc, g = cfg["loci"], cfg["gwas"]
+    base = Path(cfg["run"]["out"])
+    gdir = _gwas_dir(lc["gwas"] or base / "gwas")
+    summary = json.loads((gdir / "summary.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    start_hail(cfg)
+    ht = hl.read_table(str(gdir / "gwas.ht"))
+    dims = list(hl.eval(ht.dimensions))
+    n_dims = lc["n_dimensions"] or len(dims)
+    thresholds = {"bonferroni": lc["p_threshold"] / n_dims, "genome_wide": lc["p_threshold"]}
+    p2 = max(lc["clump_p2"], thresholds["bonferroni"])
+    cand = _collect_candidates(ht, p2=p2, thresholds=thresholds)
+    cand["lead_dimension"] = [dims[i] for i in cand["best_index"]]
+    # only candidates near a genome-wide significant variant matter
+    sig = cand[cand["neg_log_10_p_value"] > -np.log10(thresholds["genome_wide"])]
+    near = np.zeros(len(cand), dtype=bool)
+    for chrom, grp in sig.groupby("chromosome"):
+        pos = np.sort(grp["base_pair_location"].to_numpy())
+        on = (cand["chromosome"] == chrom).to_numpy()
+        x = cand.loc[on, "base_pair_location"].to_numpy()
+        k = np.searchsorted(pos, x)
+        d = np.minimum(np.abs(x - pos[np.clip(k, 0, len(pos) - 1)]), np.abs(x - pos[np.clip(k - 1, 0, len(pos) - 1)]))
+        near[np.flatnonzero(on)[d <= lc["clump_kb"] * 1000]] = True
+    cand = cand[near].reset_index(drop=True)
+    log.info("loci: %d variants below p %.3g (Bonferroni over %d dimensions), %d below %.3g, %d candidates "
+             "(p < %.3g) within %d kb", int((cand["neg_log_10_p_value"] > -np.log10(thresholds["bonferroni"])).sum()),
+             thresholds["bonferroni"], n_dims, len(sig), thresholds["genome_wide"], len(cand), p2, lc["clump_kb"])
+    # LD from a reference panel or the study's own analysed samples, only around the candidates
+    if lc["ld_reference"]:
+        ld_mt = import_genotypes(lc["ld_reference"], fmt="plink", reference_genome=g["reference_genome"])
+    else:
+        ld_mt = import_genotypes(summary["genotypes"], fmt=g["genotype_format"], reference_genome=g["reference_genome"],
+                                 sample_file=g["sample_file"])
+        samples = pd.read_csv(gdir / "samples.tsv", sep="\t", dtype=str)["IID"].tolist()
+        ld_mt = restrict_to_samples(ld_mt, samples)
+    min_r2 = min(lc["clump_r2"], lc["lead_r2"], lc["independent_r2"])
+    ld = ld_pairs(ld_mt, cand, radius_bp=lc["clump_kb"] * 1000, min_r2=min_r2,
+                  reference_genome=g["reference_genome"])
+    ld.to_csv(out / "ld_pairs.tsv.gz", sep="\t", index=False, float_format="%.4f")
+    mhc = MHC[g["reference_genome"]] if (lc["mhc_start"], lc["mhc_end"]) == MHC["GRCh37"][1:] else \
+        ("6", lc["mhc_start"], lc["mhc_end"])
+    cand_out = cand.drop(columns=["best_index"]).copy()
+    for name in thresholds:
+        cand_out[f"dimensions_{name}"] = [",".join(dims[i] for i in s) for s in cand[f"sig_{name}"]]
+    cand_out.drop(columns=[f"sig_{n}" for n in thresholds]).to_csv(out / "candidate_variants.tsv", sep="\t", index=False)
+
+    results = {}
+    for name, thr in thresholds.items():
+        clumps = clump(cand, ld, p1=thr, p2=p2, r2=lc["clump_r2"], kb=lc["clump_kb"])
+        loci, independent = risk_loci(cand, ld, threshold=thr, candidate_p=p2, independent_r2=lc["independent_r2"],
+                                      lead_r2=lc["lead_r2"], merge_kb=lc["merge_kb"], window_kb=lc["clump_kb"],
+                                      mhc=mhc)
+        loci = _describe_loci(loci, cand, dims, name, thr)
+        suffix = "" if name == "bonferroni" else "_genome_wide"
+        clumps.to_csv(out / f"clumps{suffix}.tsv", sep="\t", index=False)
+        independent.to_csv(out / f"independent_snps{suffix}.tsv", sep="\t", index=False)
+        results[name] = loci
+        log.info("loci at p < %.3g (%s): %d significant variants, %d clumps, %d loci (%d in the MHC)", thr, name,
+                 int((cand["neg_log_10_p_value"] > -np.log10(thr)).sum()), len(clumps), len(loci),
+                 int(loci["mhc"].sum()) if len(loci) else 0)
+    for name, loci in results.items():
+        loci = _add_replication(cfg, loci, gdir)
+        loci = _add_novelty(cfg, loci, ht, ld_mt)
+        results[name] = loci
+        suffix = "" if name == "bonferroni" else "_genome_wide"
+        loci.to_csv(out / f"loci{suffix}.tsv", sep="\t", index=False)
+    _plots(cfg, gdir, out, ht, results["bonferroni"], thresholds, n_dims)
+    return {"loci": str(out / "loci.tsv"), "loci_genome_wide": str(out / "loci_genome_wide.tsv"),
+            "n_loci": len(results["bonferroni"]), "threshold": thresholds["bonferroni"], "gwas": str(gdir)}
+
+
+def _describe_loci(loci: pd.DataFrame, cand: pd.DataFrame, dims: list[str], name: str, thr: float) -> pd.DataFrame:
+    by_id = cand.set_index("variant_id")
+    rows = []
+    for r in loci.itertuples():
+        lead = by_id.loc[r.lead_variant]
+        inside = cand[(cand["chromosome"] == r.chromosome) & cand["base_pair_location"].between(r.start, r.end)]
+        significant = inside[inside["neg_log_10_p_value"] > -np.log10(thr)]
+        sig_dims = sorted({dims[i] for s in significant[f"sig_{name}"] for i in s})
+        rows.append(dict(
+            locus_id=r.locus_id, chromosome=r.chromosome, start=r.start, end=r.end, lead_variant=r.lead_variant,
+            lead_rsid=lead["rsid"], lead_position=int(lead["base_pair_location"]),
+            lead_effect_allele=lead["effect_allele"], lead_other_allele=lead["other_allele"],
+            lead_effect_allele_frequency=lead["effect_allele_frequency"], lead_dimension=lead["lead_dimension"],
+            lead_beta=lead["beta"], lead_standard_error=lead["standard_error"],
+            lead_p_value=_p_text(lead["neg_log_10_p_value"]), lead_neg_log_10_p_value=lead["neg_log_10_p_value"],
+            n_significant_variants=len(significant), n_independent_snps=r.n_independent, n_lead_snps=r.n_leads,
+            n_dimensions=len(sig_dims), dimensions=",".join(sig_dims), mhc=r.mhc, threshold_p=thr,
+        ))
+    cols = ["locus_id", "chromosome", "start", "end", "lead_variant", "lead_rsid", "lead_position",
+            "lead_effect_allele", "lead_other_allele", "lead_effect_allele_frequency", "lead_dimension", "lead_beta",
+            "lead_standard_error", "lead_p_value", "lead_neg_log_10_p_value", "n_significant_variants",
+            "n_independent_snps", "n_lead_snps", "n_dimensions", "dimensions", "mhc", "threshold_p"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _add_replication(cfg: dict, loci: pd.DataFrame, gdir: Path) -> pd.DataFrame:
+    import hail as hl
+
+    from udip_gwas.genetics.replication import replicate
+
+    r = cfg["replication"]
+    rep_dir = Path(r["gwas"]) if r["gwas"] else gdir.parent / "replication"
+    if not (rep_dir / "gwas.ht").exists() or loci.empty:
+        if r["gwas"]:
+            from udip_gwas.exceptions import InputError
+
+            raise InputError(f"replication: no gwas.ht in {rep_dir}")
+        return loci
+    rht = hl.read_table(str(rep_dir / "gwas.ht"))
+    rdims = list(hl.eval(rht.dimensions))
+    wanted = hl.literal(set(loci["lead_variant"]))
+    rht = rht.filter(wanted.contains(rht.variant_id) & hl.is_missing(rht.qc_fail)).key_by()
+    rows = rht.select("variant_id", "n", "beta", "standard_error", "neg_log_10_p_value").to_pandas()
+    long = []
+    for x in rows.itertuples():
+        for d, dim in enumerate(rdims):
+            long.append((x.variant_id, dim, x.beta[d], x.standard_error[d], x.neg_log_10_p_value[d], x.n))
+    rep = pd.DataFrame(long, columns=["variant_id", "dimension", "beta", "standard_error", "neg_log_10_p_value", "n"])
+    out = replicate(loci, rep, alpha=r["alpha"])
+    log.info("replication (%s): %d of %d loci replicated at p < %.3g, %d nominally", rep_dir,
+             int(out["replicated"].sum()), len(out), out.attrs.get("replication_threshold_p", np.nan),
+             int(out["replicated_nominal"].sum()))
+    return out
+
+
+def _add_novelty(cfg: dict, loci: pd.DataFrame, ht, ld_mt) -> pd.DataFrame:
+    import hail as hl
+
+    from udip_gwas.genetics.ld import ld_pairs
+    from udip_gwas.genetics.novelty import annotate_novelty, read_prior_hits
+
+    nv = cfg["novelty"]
+    if not nv["prior_hits"] or loci.empty:
+        return loci
+    prior = read_prior_hits(nv["prior_hits"], reference_genome=cfg["gwas"]["reference_genome"])
+    # prior hits present in the genotypes, for the LD criterion
+    keys = hl.literal({(str(c), int(p)) for c, p in zip(prior["chromosome"], prior["base_pair_location"])})
+    found = ht.filter(keys.contains((ht.locus.contig.replace("^chr", ""), ht.locus.position))).key_by()
+    found = found.select(variant_id=found.variant_id, chromosome=found.locus.contig.replace("^chr", ""),
+                                  base_pair_location=found.locus.position, other_allele=found.alleles[0],
+                                  effect_allele=found.alleles[1]).to_pandas()
+    leads = loci.rename(columns={"lead_position": "base_pair_location", "lead_effect_allele": "effect_allele",
+                                 "lead_other_allele": "other_allele", "lead_variant": "variant_id"})[
+        ["variant_id", "chromosome", "base_pair_location", "other_allele", "effect_allele"]]
+    ld_with_lead: dict[str, set[str]] = {}
+    if not found.empty:
+        ld = ld_pairs(ld_mt, pd.concat([leads, found]).drop_duplicates("variant_id"),
+                      radius_bp=max(nv["window_kb"], 1000) * 1000, min_r2=nv["ld_r2"],
+                      reference_genome=cfg["gwas"]["reference_genome"])
+        pos_to_rsid = {(str(c), int(p)): r for c, p, r in zip(prior["chromosome"], prior["base_pair_location"],
+                                                               prior["rsid"])}
+        hit_rsid = {v: pos_to_rsid[(str(c), int(p))] for v, c, p in
+                    zip(found["variant_id"], found["chromosome"], found["base_pair_location"])}
+        lead_ids = set(leads["variant_id"])
+        for a, b in zip(ld["variant_id_a"], ld["variant_id_b"]):
+            for lead, other in ((a, b), (b, a)):
+                if lead in lead_ids and other in hit_rsid:
+                    ld_with_lead.setdefault(lead, set()).add(hit_rsid[other])
+    out = annotate_novelty(loci, prior, window_kb=nv["window_kb"], ld_with_lead=ld_with_lead)
+    log.info("novelty: %d known, %d novel", int((out["novelty"] == "known").sum()), int((out["novelty"] == "novel").sum()))
+    return out
+
+
+def _plots(cfg: dict, gdir: Path, out: Path, ht, loci: pd.DataFrame, thresholds: dict[str, float], n_dims: int) -> None:
+    import hail as hl
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from udip_gwas.genetics.plots import plot_manhattan, plot_qq_from_histogram
+
+    comb = pd.read_csv(gdir / "combined.tsv.gz", sep="\t", usecols=["chromosome", "base_pair_location",
+                                                                    "neg_log_10_p_value"],
+                       dtype={"chromosome": str}, na_values=["#NA"], keep_default_na=False)
+    labels = loci.rename(columns={"lead_position": "base_pair_location"})[["chromosome", "base_pair_location"]].copy()
+    labels["label"] = loci["locus_id"]
+    fig, ax = plt.subplots(figsize=(12, 4.2))
+    plot_manhattan(comb, thresholds={"5e-8": thresholds["genome_wide"],
+                                     f"5e-8/{n_dims}": thresholds["bonferroni"]}, labels=labels, ax=ax,
+                   title=f"smallest p over {n_dims} UDIP dimensions")
+    fig.tight_layout()
+    fig.savefig(out / "manhattan.png", dpi=110)
+    plt.close(fig)
+    qc = ht.filter(hl.is_missing(ht.qc_fail))
+    top = qc.aggregate(hl.agg.max(hl.max(qc.neg_log_10_p_value)))
+    top = float(top) + 0.01 if top is not None else 1.0
+    hist = qc.aggregate(hl.agg.explode(lambda x: hl.agg.hist(x, 0, top, max(100, int(top / 0.01))),
+                                       qc.neg_log_10_p_value))
+    lam = pd.read_csv(gdir / "lambda_gc.tsv", sep="\t")["lambda_gc"].median()
+    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    plot_qq_from_histogram(np.asarray(hist.bin_edges), np.asarray(hist.bin_freq), lambda_gc=float(lam), ax=ax,
+                           title=f"all {n_dims} dimensions (median $\\lambda$)")
+    fig.tight_layout()
+    fig.savefig(out / "qq.png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,154 @@
+"""Clumping, risk loci, replication and novelty: hand-made cases, PLINK 1.9 --clump, and the stage."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from udip_gwas.genetics.loci import clump, risk_loci
+from udip_gwas.genetics.novelty import annotate_novelty, read_prior_hits
+from udip_gwas.genetics.replication import replicate
+
+
+def _variants(rows):
+    return pd.DataFrame(rows, columns=["variant_id", "chromosome", "base_pair_location", "neg_log_10_p_value"])
+
+
+def _ld(rows):
+    return pd.DataFrame(rows, columns=["variant_id_a", "variant_id_b", "r2"])
+
+
+def test_clump__two_loci_in_ld():
+    v = _variants([("a", "1", 1000, 20.0), ("b", "1", 5000, 15.0), ("c", "1", 9000, 12.0),
+                   ("d", "1", 900_000, 11.0), ("e", "1", 905_000, 3.5), ("f", "2", 1000, 2.0)])
+    ld = _ld([("a", "b", 0.8), ("a", "c", 0.05), ("b", "c", 0.7), ("d", "e", 0.9)])
+    out = clump(v, ld, p1=1e-8, p2=1e-3, r2=0.5, kb=250)
+    assert out["index_variant"].tolist() == ["a", "c", "d"]
+    assert out.set_index("index_variant").loc["a", "members"] == "b"
+    # c is in LD with b, but b was already taken by a: c starts its own clump
+    assert out.set_index("index_variant").loc["c", "n_members"] == 0
+    assert out.set_index("index_variant").loc["d", "members"] == "e"
+
+
+def test_clump__window_and_p2_limit_members():
+    v = _variants([("a", "1", 1000, 20.0), ("far", "1", 400_000, 9.0), ("weak", "1", 2000, 2.0)])
+    ld = _ld([("a", "far", 0.9), ("a", "weak", 0.9)])
+    out = clump(v, ld, p1=1e-8, p2=1e-3, r2=0.5, kb=250)
+    assert out["index_variant"].tolist() == ["a", "far"]
+    assert out.loc[0, "n_members"] == 0
+
+
+def test_risk_loci__merge_within_250kb_and_leads():
+    v = _variants([("a", "1", 1_000_000, 30.0), ("b", "1", 1_020_000, 20.0), ("c", "1", 1_200_000, 12.0),
+                   ("m", "1", 1_100_000, 5.0), ("d", "1", 5_000_000, 10.0), ("x", "6", 30_000_000, 15.0)])
+    # a and b are independent at 0.6 but not at 0.1: one lead (a), two independent SNPs
+    ld = _ld([("a", "b", 0.3), ("a", "m", 0.7), ("c", "m", 0.05)])
+    loci, ind = risk_loci(v, ld, threshold=1e-8, candidate_p=1e-4, merge_kb=250)
+    assert loci["lead_variant"].tolist() == ["a", "d", "x"]
+    first = loci.iloc[0]
+    # a spans to m (r2 0.7); c starts 100 kb after m and merges; d is 3.8 Mb away
+    assert (first["start"], first["end"]) == (1_000_000, 1_200_000)
+    assert first["n_independent"] == 3 and first["n_leads"] == 2  # leads a and c; b is in LD 0.3 with a
+    assert loci["mhc"].tolist() == [False, False, True]
+    assert set(ind["variant_id"]) == {"a", "b", "c", "d", "x"}
+
+
+def test_replicate__sign_and_bonferroni_over_loci():
+    loci = pd.DataFrame({"lead_variant": ["v1", "v2", "v3", "v4"], "lead_dimension": ["T1_001"] * 4,
+                         "lead_beta": [0.5, 0.5, -0.2, 0.1]})
+    rep = pd.DataFrame({"variant_id": ["v1", "v2", "v3"], "dimension": ["T1_001"] * 3, "beta": [0.3, -0.3, -0.1],
+                        "standard_error": [0.05] * 3, "neg_log_10_p_value": [3.0, 5.0, 1.5], "n": [100] * 3})
+    out = replicate(loci, rep, alpha=0.05).set_index("lead_variant")
+    # 3 loci tested: threshold 0.05 / 3 = 0.0167 -> -log10 = 1.78
+    assert out.loc["v1", "replication_status"] == "replicated"
+    assert out.loc["v2", "replication_status"] == "not replicated"  # opposite sign
+    assert out.loc["v3", "replication_status"] == "nominal"  # p = 0.032
+    assert out.loc["v4", "replication_status"] == "not tested"
+    assert out.attrs["replication_threshold_p"] == pytest.approx(0.05 / 3)
+
+
+def test_novelty__inside_window_ld_and_novel(tmp_path):
+    prior = pd.DataFrame({"chromosome": ["1", "1", "2"], "base_pair_location": [1_050_000, 3_300_000, 10],
+                          "rsid": ["rsIn", "rsNear", "rsFar"], "trait": ["t"] * 3, "study": ["s"] * 3,
+                          "build": ["GRCh37"] * 3})
+    prior.to_csv(tmp_path / "prior.tsv", sep="\t", index=False)
+    prior = read_prior_hits(tmp_path / "prior.tsv", reference_genome="GRCh37")
+    loci = pd.DataFrame({"chromosome": ["1", "1", "1", "3"], "start": [1_000_000, 2_000_000, 8_000_000, 5],
+                         "end": [1_100_000, 2_900_000, 8_100_000, 10], "lead_variant": ["A", "B", "C", "D"]})
+    out = annotate_novelty(loci, prior, window_kb=500, ld_with_lead={"C": {"rsLD"}}).set_index("lead_variant")
+    assert out.loc["A", "novelty"] == "known" and "inside" in out.loc["A", "novelty_reason"]
+    assert out.loc["B", "novelty"] == "known" and out.loc["B", "nearest_prior_distance_kb"] == pytest.approx(400)
+    assert out.loc["C", "novelty"] == "known" and "rsLD" in out.loc["C", "novelty_reason"]
+    assert out.loc["D", "novelty"] == "novel"
+    with pytest.raises(ValueError, match="on build"):
+        read_prior_hits(tmp_path / "prior.tsv", reference_genome="GRCh38")
+
+
+@pytest.mark.skipif(shutil.which("plink1.9") is None, reason="plink1.9 (Debian package plink1.9) not installed")
+def test_clump__index_variants_match_plink19(small_cohort, hail_session, tmp_path):
+    from udip_gwas.genetics.genotypes import import_genotypes
+    from udip_gwas.genetics.ld import ld_pairs
+    from udip_gwas.simulation.genotypes import read_plink_dosages
+
+    prefix = small_cohort["genotypes"]["discovery"]
+    g, bim, fam = read_plink_dosages(prefix)
+    rng = np.random.default_rng(5)
+    af = np.nanmean(g, 0) / 2
+    causal = np.flatnonzero((af > 0.25) & (af < 0.75))[[3, 60, 150, 230, 330]]
+    y = rng.normal(size=len(fam)) + sum(0.45 * (g[:, j] - 2 * af[j]) for j in causal)
+    pvals = []
+    for j in range(g.shape[1]):
+        x = g[:, j]
+        ok = ~np.isnan(x)
+        pvals.append(stats.linregress(x[ok], y[ok]).pvalue if x[ok].std() > 0 else 1.0)
+    assoc = pd.DataFrame({"SNP": bim["id"], "P": pvals})
+    assoc.to_csv(tmp_path / "assoc.txt", sep="\t", index=False)
+    p1, p2, r2, kb = 1e-5, 1e-2, 0.2, 250
+    subprocess.run(["plink1.9", "--bfile", prefix, "--clump", tmp_path / "assoc.txt", "--clump-p1", str(p1),
+                    "--clump-p2", str(p2), "--clump-r2", str(r2), "--clump-kb", str(kb), "--out", tmp_path / "pl"],
+                   check=True, capture_output=True)
+    plink_index = set(pd.read_csv(tmp_path / "pl.clumped", sep=r"\s+")["SNP"])
+    variants = pd.DataFrame({"variant_id": bim["id"], "chromosome": bim["chromosome"].astype(str),
+                             "base_pair_location": bim["base_pair_location"], "other_allele": bim["a2"],
+                             "effect_allele": bim["a1"], "neg_log_10_p_value": -np.log10(pvals)})
+    cand = variants[variants["neg_log_10_p_value"] > -np.log10(p2)]
+    mt = import_genotypes(prefix, reference_genome="GRCh37")
+    ld = ld_pairs(mt, cand, radius_bp=kb * 1000, min_r2=r2, reference_genome="GRCh37")
+    # ld_pairs names variants by chromosome:position:ref:alt; map back to the .bim IDs PLINK uses
+    key = dict(zip(cand["chromosome"] + ":" + cand["base_pair_location"].astype(str) + ":" + cand["other_allele"]
+                   + ":" + cand["effect_allele"], cand["variant_id"]))
+    ld = ld.assign(variant_id_a=ld["variant_id_a"].map(key), variant_id_b=ld["variant_id_b"].map(key))
+    ours = set(clump(cand, ld, p1=p1, p2=p2, r2=r2, kb=kb)["index_variant"])
+    assert len(plink_index) >= 5
+    assert ours == plink_index
+
+
+def test_loci_stage__finds_the_planted_loci(gwas_run, tmp_path):
+    from udip_gwas.genetics.stages import run_loci
+
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["run"]["out"] = str(tmp_path)
+    cfg["loci"]["gwas"] = str(gwas_run["out"] / "gwas")
+    cfg["loci"]["p_threshold"] = 4e-5
+    result = run_loci(cfg, tmp_path / "loci")
+    loci = pd.read_csv(result["loci"], sep="\t")
+    bim = gwas_run["bim"]
+    causal_pos = {(str(bim["chromosome"].iloc[j]), int(bim["base_pair_location"].iloc[j])) for j in gwas_run["causal"]}
+    found = set()
+    for r in loci.itertuples():
+        for c, p in causal_pos:
+            if str(r.chromosome) == c and r.start - 250_000 <= p <= r.end + 250_000:
+                found.add((c, p))
+    assert found == causal_pos
+    assert result["threshold"] == pytest.approx(1e-5)
+    strongest = loci.sort_values("lead_neg_log_10_p_value").iloc[-1]
+    assert strongest["lead_dimension"] == "T1_003" and strongest["lead_neg_log_10_p_value"] > 300
+    assert "T1_001" in strongest["dimensions"].split(",")
+    for f in ("manhattan.png", "qq.png", "clumps.tsv", "loci_genome_wide.tsv", "candidate_variants.tsv"):
+        assert (tmp_path / "loci" / f).exists()
