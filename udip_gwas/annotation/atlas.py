@@ -152,3 +152,30 @@ def load_user_atlas(path: str | Path, label_table: str | Path) -> Atlas:
 def template(voxel_mm: float = 1.0) -> np.ndarray:
     """The MNI152 brain template on an MNI grid."""
     return resample_image_to_grid(mni_template_1mm(), voxel_mm)
+
+
+def _on_grid(data_1mm: np.ndarray, shape: tuple[int, ...], affine: np.ndarray, *, order: int) -> np.ndarray:
+    from nibabel.processing import resample_from_to
+
+    src = nib.Nifti1Image(data_1mm, MNI_1MM_AFFINE)
+    return np.asarray(resample_from_to(src, (tuple(shape), np.asarray(affine)), order=order).dataobj)
+
+
+def atlas_on_grid(atlas: Atlas, shape: tuple[int, ...], affine: np.ndarray) -> Atlas:
+    """An atlas resampled (nearest neighbour) to any grid; returned as is when already on it."""
+    if atlas.labels.shape == tuple(shape) and np.allclose(atlas.affine, affine):
+        return atlas
+    from nibabel.processing import resample_from_to
+
+    src = nib.Nifti1Image(atlas.labels.astype(np.int32), atlas.affine)
+    labels = np.asarray(resample_from_to(src, (tuple(shape), np.asarray(affine)), order=0).dataobj).astype(np.int32)
+    return Atlas(labels=labels, table=atlas.table, affine=np.asarray(affine))
+
+
+def template_on_grid(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+    """The MNI152 brain template on any grid (anti-aliased for coarser grids)."""
+    for v in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0):
+        s, a = mni_grid(v)
+        if s == tuple(shape) and np.allclose(a, affine):
+            return template(v)
+    return _on_grid(mni_template_1mm(), shape, affine, order=1).astype(np.float32)

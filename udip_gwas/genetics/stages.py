@@ -363,8 +363,9 @@ def _plots(cfg: dict, gdir: Path, out: Path, ht, loci: pd.DataFrame, thresholds:
     labels = loci.rename(columns={"lead_position": "base_pair_location"})[["chromosome", "base_pair_location"]].copy()
     labels["label"] = loci["locus_id"]
     fig, ax = plt.subplots(figsize=(12, 4.2))
-    plot_manhattan(comb, thresholds={"5e-8": thresholds["genome_wide"],
-                                     f"5e-8/{n_dims}": thresholds["bonferroni"]}, labels=labels, ax=ax,
+    plain = thresholds["genome_wide"]
+    plot_manhattan(comb, thresholds={f"{plain:g}": plain, f"{plain:g}/{n_dims}": thresholds["bonferroni"]},
+                   labels=labels, ax=ax,
                    title=f"smallest p over {n_dims} UDIP dimensions")
     fig.tight_layout()
     fig.savefig(out / "manhattan.png", dpi=110)

@@ -26,6 +26,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from udip_gwas.exceptions import ConfigError
 from udip_gwas.simulation.genotypes import VariantPanel, simulate_panel, write_plink, write_vcf
 from udip_gwas.simulation.images import BrainRenderer, StructureEffect
 
@@ -95,16 +96,21 @@ def choose_causal_variants(panel: VariantPanel, effects: tuple[PlantedEffect, ..
     chroms = sorted(v["chromosome"].unique())
     rows = []
     for k, eff in enumerate(effects):
-        chrom = chroms[k % len(chroms)]
-        cand = v[ok & (v["chromosome"] == chrom)]
-        lo, hi = cand["base_pair_location"].quantile([0.1, 0.9])
-        cand = cand[cand["base_pair_location"].between(lo, hi)]
-        for r in rows:  # keep causal loci > 3 Mb apart
-            cand = cand[~((cand["chromosome"] == r["chromosome"])
-                          & ((cand["base_pair_location"] - r["base_pair_location"]).abs() < 3_000_000))]
+        # the preferred chromosome first, then the others
+        order = chroms[k % len(chroms):] + chroms[: k % len(chroms)]
+        cand = v.iloc[0:0]
+        for chrom in order:
+            cand = v[ok & (v["chromosome"] == chrom)]
+            lo, hi = cand["base_pair_location"].quantile([0.1, 0.9]) if len(cand) else (0, 0)
+            cand = cand[cand["base_pair_location"].between(lo, hi)]
+            for r in rows:  # keep causal loci > 3 Mb apart
+                cand = cand[~((cand["chromosome"] == r["chromosome"])
+                              & ((cand["base_pair_location"] - r["base_pair_location"]).abs() < 3_000_000))]
+            if not cand.empty:
+                break
         if cand.empty:
-            raise ValueError(f"simulate: no room for a causal variant for {eff.region} on chromosome {chrom}; "
-                             "simulate more variants or chromosomes")
+            raise ConfigError(f"simulate: no room for a causal variant for {eff.region} on chromosomes {chroms}; "
+                              "simulate more variants or chromosomes")
         pick = cand.iloc[int(rng.integers(len(cand)))]
         rows.append({**pick.to_dict(), "index": int(pick.name), **asdict(eff)})
     return pd.DataFrame(rows)

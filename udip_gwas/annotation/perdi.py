@@ -1,0 +1,131 @@
+"""PerDI: perturbation-based decoder interpretation of UDIP dimensions.
+
+For N subjects' UDIPs ``z`` and a dimension ``d``: decode ``z`` and ``z + k * SD_d * e_d`` (SD over the N
+subjects), take the voxelwise paired t statistic of perturbed against original reconstructions, keep
+``|t|`` inside the brain mask and smooth it with a Gaussian (sigma 3 mm, in voxels of the grid).
+
+Efficiency: subjects are processed in batches; each batch's original reconstructions are decoded once and
+reused for every dimension; the t statistics come from running means and sums of squares of the
+differences (Welford), so no subject's volume is kept after its batch.
+
+References
+----------
+Patel K. et al., Communications Biology 7, 414 (2024), "PerDI".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder
+
+log = logging.getLogger(__name__)
+
+
+class RunningPairedT:
+    """Streaming paired t statistic for several maps at once (Welford's algorithm).
+
+    ``update(diff)`` takes differences of shape ``(batch, n_maps, *voxels)``.
+    """
+
+    def __init__(self, shape: tuple[int, ...], device: torch.device | str = "cpu"):
+        self.n = 0
+        self.mean = torch.zeros(shape, dtype=torch.float64, device=device)
+        self.m2 = torch.zeros(shape, dtype=torch.float64, device=device)
+
+    def update(self, diff: torch.Tensor) -> None:
+        diff = diff.to(self.mean.dtype)
+        b = diff.shape[0]
+        batch_mean = diff.mean(0)
+        batch_m2 = ((diff - batch_mean) ** 2).sum(0)
+        total = self.n + b
+        delta = batch_mean - self.mean
+        self.mean += delta * (b / total)
+        self.m2 += batch_m2 + delta**2 * (self.n * b / total)
+        self.n = total
+
+    def t(self) -> torch.Tensor:
+        if self.n < 2:
+            raise ValueError(f"paired t needs at least 2 subjects, found {self.n}")
+        var = self.m2 / (self.n - 1)
+        se = torch.sqrt(var / self.n)
+        t = self.mean / se
+        # voxels where every difference is identical (e.g. background) carry no evidence
+        return torch.where(se > 0, t, torch.zeros_like(t))
+
+
+def smoothing_sigma_voxels(voxel_size_mm: float, sigma_mm: float = 3.0) -> float:
+    """The original's sigma of 3 voxels at 1 mm, scaled to the grid's voxel size."""
+    return sigma_mm / voxel_size_mm
+
+
+@torch.no_grad()
+def perdi_maps(
+    model: UDIPAutoencoder,
+    latents: np.ndarray,
+    *,
+    dimensions: list[int] | None = None,
+    k: float = 1.0,
+    batch_size: int = 8,
+    dims_per_pass: int = 16,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Voxelwise paired t maps (unsmoothed, unmasked) of perturbed vs original reconstructions.
+
+    Parameters
+    ----------
+    latents
+        (N, latent_dim) UDIPs of the subjects.
+    dimensions
+        0-based dimensions to perturb (default all).
+    k
+        Perturbation in SDs of each dimension over the N subjects (negative for -k SD).
+    dims_per_pass
+        Dimensions accumulated together; memory is ``2 * dims_per_pass`` float64 volumes.
+
+    Returns
+    -------
+    ndarray
+        (len(dimensions), *grid) float32 t statistics.
+    """
+    device = torch.device(device)
+    model = model.to(device).eval()
+    z_all = torch.as_tensor(np.asarray(latents, dtype=np.float32))
+    n, latent_dim = z_all.shape
+    dims = list(range(latent_dim)) if dimensions is None else list(dimensions)
+    sd = z_all.std(0, unbiased=True)
+    grid = model.config.input_shape
+    out = np.zeros((len(dims), *grid), dtype=np.float32)
+    total_steps = ((n + batch_size - 1) // batch_size) * len(dims)
+    step = 0
+    for start in range(0, len(dims), dims_per_pass):
+        chunk = dims[start:start + dims_per_pass]
+        acc = RunningPairedT((len(chunk), *grid), device=device)
+        for b0 in range(0, n, batch_size):
+            z = z_all[b0:b0 + batch_size].to(device)
+            original = model.decode(z)[:, 0]  # decoded once per batch, reused for every dimension
+            diffs = torch.empty((z.shape[0], len(chunk), *grid), device=device, dtype=torch.float32)
+            for j, d in enumerate(chunk):
+                zp = z.clone()
+                zp[:, d] += k * sd[d].to(device)
+                diffs[:, j] = model.decode(zp)[:, 0] - original
+                step += 1
+            acc.update(diffs)
+            if progress:
+                progress(min(step, total_steps), total_steps)
+        out[start:start + len(chunk)] = acc.t().float().cpu().numpy()
+    return out
+
+
+def postprocess(t_map: np.ndarray, mask: np.ndarray, *, sigma_voxels: float) -> np.ndarray:
+    """``|t|`` inside the mask, Gaussian-smoothed (then masked again, so nothing leaks outside)."""
+    a = np.where(mask, np.abs(t_map), 0.0).astype(np.float32)
+    if sigma_voxels > 0:
+        a = ndimage.gaussian_filter(a, sigma_voxels)
+    return np.where(mask, a, 0.0).astype(np.float32)

@@ -1,0 +1,173 @@
+"""The locus report: ``locus_report.tsv`` and a self-contained ``report.html`` (images embedded, opens
+offline) with the run summary, Manhattan and QQ plots, the loci table and one card per locus.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from udip_gwas import __version__
+
+log = logging.getLogger(__name__)
+
+
+def top_regions(scores: pd.DataFrame, dimension: str, n: int = 3) -> list[tuple[str, float]]:
+    """The ``n`` best merged (left+right) regions of a dimension by KS score."""
+    s = scores[(scores["dimension"] == dimension) & (scores["hemisphere"] == "bilateral")]
+    s = s.sort_values("ks", ascending=False).head(n)
+    return list(zip(s["region"], s["ks"]))
+
+
+def build_locus_report(loci: pd.DataFrame, *, scores: pd.DataFrame | None, nearest: pd.DataFrame | None,
+                       overlapping: pd.DataFrame | None, n_regions: int = 3) -> pd.DataFrame:
+    """Join loci to their genes and the PerDI regions of their lead dimension (and of every significant
+    dimension).
+
+    Returns
+    -------
+    DataFrame
+        ``loci`` columns plus ``nearest_genes, nearest_gene_distance, overlapping_genes, top_region,
+        top_regions, dimension_top_regions``.
+    """
+    rep = loci.copy()
+    if nearest is not None:
+        rep = rep.merge(nearest.rename(columns={"variant_id": "lead_variant"}), on="lead_variant", how="left")
+    if overlapping is not None:
+        rep = rep.merge(overlapping, on="locus_id", how="left")
+    if scores is not None and len(scores):
+        tops, top1, per_dim = [], [], []
+        for r in rep.itertuples():
+            t = top_regions(scores, r.lead_dimension, n_regions)
+            tops.append("; ".join(f"{reg} ({ks:.2f})" for reg, ks in t))
+            top1.append(t[0][0] if t else "")
+            dims = [d for d in str(r.dimensions).split(",") if d]
+            per_dim.append(" | ".join(f"{d}: " + ", ".join(reg for reg, _ in top_regions(scores, d, n_regions))
+                                      for d in dims if len(top_regions(scores, d, 1))))
+        rep["top_region"] = top1
+        rep["top_regions"] = tops
+        rep["dimension_top_regions"] = per_dim
+    return rep
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _file_png(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def slice_montage(map_img: np.ndarray, template: np.ndarray, *, title: str = "") -> str:
+    """Three orthogonal slices through the map's peak, over the template; returns a PNG data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    peak = np.unravel_index(int(np.argmax(map_img)), map_img.shape)
+    vmax = float(map_img.max()) or 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
+    views = [(template[peak[0]], map_img[peak[0]], "sagittal"), (template[:, peak[1]], map_img[:, peak[1]], "coronal"),
+             (template[:, :, peak[2]], map_img[:, :, peak[2]], "axial")]
+    for ax, (t, m, name) in zip(axes, views):
+        ax.imshow(t.T, origin="lower", cmap="gray", interpolation="nearest")
+        ax.imshow(np.ma.masked_less(m.T, 0.25 * vmax), origin="lower", cmap="hot", vmin=0, vmax=vmax, alpha=0.75,
+                  interpolation="nearest")
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    uri = _png(fig)
+    plt.close(fig)
+    return uri
+
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;color:#222}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:3px;margin-top:1.6em}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left}
+th{background:#f2f4f7}.card{border:1px solid #ccd;border-radius:6px;padding:10px 14px;margin:12px 0;background:#fbfcfe}
+.card h3{margin:0 0 6px 0;font-size:1.05em}.kv{display:grid;grid-template-columns:190px 1fr;gap:2px 10px;font-size:13px}
+.muted{color:#666;font-size:12px}img{max-width:100%}.ok{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}
+"""
+
+
+def _table(df: pd.DataFrame, max_rows: int = 500) -> str:
+    return df.head(max_rows).to_html(index=False, border=0, escape=True, na_rep="", float_format=lambda x: f"{x:.4g}")
+
+
+def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: dict | None,
+               exclusions: pd.DataFrame | None, lambda_gc: pd.DataFrame | None, manhattan: str | None,
+               qq: str | None, montages: dict[str, str], extra_sections: list[tuple[str, str]] | None = None) -> None:
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{e(title)}</h1><p class='muted'>udip-gwas {e(__version__)} &middot; "
+             f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p>"]
+    parts.append("<h2>Run summary</h2>")
+    if gwas_summary:
+        c = gwas_summary.get("sample_counts", {})
+        parts.append("<div class='kv'>" + "".join(
+            f"<div>{e(k)}</div><div>{e(str(v))}</div>" for k, v in [
+                ("subjects with UDIPs", c.get("with_udips")), ("with genotypes", c.get("with_genotypes")),
+                ("with covariates", c.get("with_covariates")), ("analysed (all three)", c.get("analysed")),
+                ("UDIP dimensions", len(gwas_summary.get("dimensions", []))),
+                ("covariates", ", ".join(gwas_summary.get("covariates", []))),
+                ("phenotype transform", gwas_summary.get("transform")),
+                ("variants passing QC", gwas_summary.get("variant_qc", {}).get("pass")),
+                ("variants removed by QC", {k: v for k, v in gwas_summary.get("variant_qc", {}).items() if k != "pass"}),
+            ]) + "</div>")
+    if lambda_gc is not None and len(lambda_gc):
+        lam = lambda_gc["lambda_gc"]
+        parts.append(f"<p>Genomic inflation over {len(lam)} dimensions: median &lambda;<sub>GC</sub> = "
+                     f"{lam.median():.3f} (range {lam.min():.3f}&ndash;{lam.max():.3f}).</p>")
+    if exclusions is not None and len(exclusions):
+        ex = exclusions.assign(reason=exclusions["reason"].str.replace(r" \(.*|: /.*| /.*", "", regex=True))
+        counts = ex.groupby(["stage", "cohort", "reason"]).size().reset_index(name="subjects")
+        parts.append("<p>Subjects dropped, by stage and reason (every subject is listed in "
+                     "<code>excluded_subjects.tsv</code>):</p>" + _table(counts))
+    for title_, body in extra_sections or []:
+        parts.append(f"<h2>{e(title_)}</h2>{body}")
+    parts.append("<h2>Manhattan and QQ</h2>")
+    for uri in (manhattan, qq):
+        if uri:
+            parts.append(f"<img src='{uri}' alt='plot'>")
+    parts.append(f"<h2>Loci ({len(report)})</h2>")
+    cols = [c for c in ["locus_id", "chromosome", "start", "end", "lead_rsid", "lead_dimension", "lead_p_value",
+                        "n_significant_variants", "n_dimensions", "nearest_genes", "top_region", "replication_status",
+                        "novelty", "mhc"] if c in report.columns]
+    parts.append(_table(report[cols]) if len(report) else "<p>No locus reached the significance threshold.</p>")
+    for r in report.to_dict("records"):
+        kv = [("lead variant", f"{r.get('lead_variant')} ({r.get('lead_rsid')})"),
+              ("position", f"chr{r.get('chromosome')}:{r.get('start')}-{r.get('end')}"),
+              ("lead dimension", r.get("lead_dimension")),
+              ("lead beta (se), p", f"{r.get('lead_beta', float('nan')):.3g} ({r.get('lead_standard_error', float('nan')):.3g}), "
+                                    f"{r.get('lead_p_value')}"),
+              ("significant variants", r.get("n_significant_variants")),
+              ("dimensions", r.get("dimensions")), ("nearest gene(s)", f"{r.get('nearest_genes', '')} "
+                                                                        f"({r.get('nearest_gene_distance', '')} bp)"),
+              ("overlapping genes", r.get("overlapping_genes", "")),
+              ("replication", f"{r.get('replication_status', 'not run')}"),
+              ("novelty", f"{r.get('novelty', 'not run')} &mdash; {e(str(r.get('novelty_reason', '')))}"),
+              ("top PerDI regions", r.get("top_regions", "")), ("MHC", r.get("mhc"))]
+        card = "".join(f"<div>{e(k)}</div><div>{v if k == 'novelty' else e(str(v))}</div>" for k, v in kv)
+        img = montages.get(r["locus_id"])
+        parts.append(f"<div class='card'><h3>{e(r['locus_id'])}</h3><div class='kv'>{card}</div>"
+                     + (f"<img src='{img}' alt='PerDI map'>" if img else "") + "</div>")
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts))
+
+
+def load_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None

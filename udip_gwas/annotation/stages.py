@@ -1,0 +1,164 @@
+"""The ``perdi`` and ``report`` stages: configuration in, files out.
+
+``perdi`` writes ``maps/<dimension>.nii.gz`` (smoothed, masked |t|; ``<dimension>_neg`` for -k SD),
+``region_scores.tsv`` (dimension, region, hemisphere, ks, mean_abs_t, rank), ``subjects.tsv``.
+``report`` writes ``locus_report.tsv`` and ``report.html`` (self-contained).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from udip_gwas import runinfo
+from udip_gwas.exceptions import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+
+def _read_table(path: str | Path) -> pd.DataFrame:
+    p = Path(path)
+    return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p, sep="\t", dtype={"IID": str})
+
+
+def locus_dimensions(loci_path: str | Path) -> set[str]:
+    """Every dimension significant at a locus, and each locus's lead dimension."""
+    loci = pd.read_csv(loci_path, sep="\t")
+    dims = set(loci["lead_dimension"].dropna())
+    for s in loci["dimensions"].dropna():
+        dims.update(x for x in str(s).split(",") if x)
+    return dims
+
+
+def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
+    from udip_gwas.annotation.atlas import atlas_on_grid, harvard_oxford, load_user_atlas, template_on_grid
+    from udip_gwas.annotation.perdi import perdi_maps, postprocess
+    from udip_gwas.annotation.regions import region_scores
+    from udip_gwas.imaging.checkpoint import load_checkpoint
+    from udip_gwas.imaging.extract import dimension_columns
+    from udip_gwas.imaging.grid import MNI_1MM_AFFINE
+    from udip_gwas.imaging.train import resolve_device
+
+    p = cfg["perdi"]
+    modalities = [m for m in p["checkpoints"] if m in p["udips"]]
+    if not modalities:
+        raise ConfigError("perdi: 'perdi.checkpoints' and 'perdi.udips' need at least one modality in common, found "
+                          f"{sorted(p['checkpoints'])} and {sorted(p['udips'])}")
+    wanted = None
+    if p["only_locus_dimensions"]:
+        loci_path = p["loci"] or Path(cfg["run"]["out"]) / "loci" / "loci.tsv"
+        if not Path(loci_path).exists():
+            raise InputError(f"perdi: only_locus_dimensions is set but no loci table at {loci_path}")
+        wanted = locus_dimensions(loci_path)
+        log.info("perdi: mapping the %d dimension(s) significant at a locus", len(wanted))
+    if p["atlas"]:
+        if not p["atlas_labels"]:
+            raise ConfigError("perdi: 'perdi.atlas' needs 'perdi.atlas_labels'")
+        atlas = load_user_atlas(p["atlas"], p["atlas_labels"])
+    else:
+        atlas = harvard_oxford(1.0)
+    device = resolve_device(p["device"])
+    seed = runinfo.stage_seed(cfg["run"]["seed"], "perdi")
+    (out / "maps").mkdir(parents=True, exist_ok=True)
+    scores, used = [], {}
+    for modality in modalities:
+        model, payload = load_checkpoint(p["checkpoints"][modality], device=device)
+        affine = np.asarray(payload.get("grid_affine", MNI_1MM_AFFINE))
+        shape = model.config.input_shape
+        table = _read_table(p["udips"][modality])
+        cols = dimension_columns(modality, model.latent_dim)
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise InputError(f"{p['udips'][modality]}: UDIP column(s) {missing[:3]} of the {modality} model not found")
+        dims = [i for i, c in enumerate(cols) if wanted is None or c in wanted]
+        if not dims:
+            log.info("perdi %s: no dimension to map", modality)
+            continue
+        rng = np.random.default_rng(seed)
+        table = table.dropna(subset=cols)
+        n = min(p["n_subjects"], len(table))
+        chosen = table.iloc[np.sort(rng.choice(len(table), size=n, replace=False))]
+        used[modality] = chosen["IID"].tolist()
+        mask = template_on_grid(shape, affine) > 0
+        voxel_mm = float(np.sqrt((affine[:3, :3] ** 2).sum(0)).mean())
+        sigma = p["sigma_mm"] / voxel_mm
+        grid_atlas = atlas_on_grid(atlas, shape, affine)
+        for sign, suffix in ((1.0, ""), (-1.0, "_neg")) if p["negative"] else ((1.0, ""),):
+            t = perdi_maps(model, chosen[cols].to_numpy(), dimensions=dims, k=sign * p["k"], batch_size=p["batch_size"],
+                           dims_per_pass=p["dims_per_pass"], device=device,
+                           progress=(lambda d, tot, m=modality: progress(f"perdi {m}{suffix}", d, tot))
+                           if progress else None)
+            maps = {}
+            for j, d in enumerate(dims):
+                m = postprocess(t[j], mask, sigma_voxels=sigma)
+                name = cols[d] + suffix
+                nib.save(nib.Nifti1Image(m, affine), str(out / "maps" / f"{name}.nii.gz"))
+                maps[name] = m
+            scores.append(region_scores(maps, grid_atlas, mask))
+        log.info("perdi %s: %d dimension(s) x %d subjects, sigma %.2f voxels", modality, len(dims), n, sigma)
+    table = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(
+        columns=["dimension", "region", "hemisphere", "ks", "mean_abs_t", "rank"])
+    table.to_csv(out / "region_scores.tsv", sep="\t", index=False, float_format="%.5g")
+    pd.DataFrame([(m, i) for m, ids in used.items() for i in ids], columns=["modality", "IID"]).to_csv(
+        out / "subjects.tsv", sep="\t", index=False)
+    (out / "summary.json").write_text(json.dumps({"modalities": modalities, "k": p["k"], "negative": p["negative"],
+                                                  "n_subjects": {m: len(v) for m, v in used.items()},
+                                                  "n_maps": int(table["dimension"].nunique()) if len(table) else 0,
+                                                  "seed": seed}, indent=2) + "\n")
+    return {"region_scores": str(out / "region_scores.tsv"), "maps": str(out / "maps")}
+
+
+def _gwas_folder(path: Path) -> Path:
+    return path / "discovery" if (path / "discovery" / "summary.json").exists() else path
+
+
+def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | None = None) -> dict:
+    from udip_gwas.annotation.atlas import template_on_grid
+    from udip_gwas.annotation.genes import check_build, nearest_genes, overlapping_genes, read_genes
+    from udip_gwas.annotation.report import build_locus_report, load_json, slice_montage, write_html, _file_png
+
+    r = cfg["report"]
+    base = Path(cfg["run"]["out"])
+    loci_path = Path(r["loci"] or base / "loci" / "loci.tsv")
+    if not loci_path.exists():
+        raise InputError(f"report: loci table not found: {loci_path} (run `udip-gwas loci` or set 'report.loci')")
+    loci = pd.read_csv(loci_path, sep="\t", dtype={"chromosome": str})
+    gdir = _gwas_folder(Path(r["gwas"] or base / "gwas"))
+    pdir = Path(r["perdi"] or base / "perdi")
+    scores = pd.read_csv(pdir / "region_scores.tsv", sep="\t") if (pdir / "region_scores.tsv").exists() else None
+    nearest = overlapping = None
+    if r["genes"]:
+        genes, build = read_genes(r["genes"], fmt=r["gene_format"])
+        check_build(build, cfg["gwas"]["reference_genome"], source=r["genes"])
+        leads = loci.rename(columns={"lead_variant": "variant_id", "lead_position": "base_pair_location"})
+        nearest = nearest_genes(leads[["variant_id", "chromosome", "base_pair_location"]], genes)
+        overlapping = overlapping_genes(loci, genes)
+    report = build_locus_report(loci, scores=scores, nearest=nearest, overlapping=overlapping,
+                                n_regions=r["top_regions"])
+    out.mkdir(parents=True, exist_ok=True)
+    report.to_csv(out / "locus_report.tsv", sep="\t", index=False)
+    montages = {}
+    templates: dict = {}
+    for row in report.itertuples():
+        f = pdir / "maps" / f"{row.lead_dimension}.nii.gz"
+        if f.exists():
+            img = nib.load(str(f))
+            key = (img.shape, tuple(np.round(img.affine.ravel(), 4)))
+            if key not in templates:
+                templates[key] = template_on_grid(img.shape, img.affine)
+            montages[row.locus_id] = slice_montage(np.asarray(img.dataobj), templates[key],
+                                                   title=f"{row.locus_id}: PerDI |t| of {row.lead_dimension}")
+    excl_path = base / runinfo.EXCLUSIONS_FILE
+    exclusions = pd.read_csv(excl_path, sep="\t", dtype=str) if excl_path.exists() else None
+    lam = pd.read_csv(gdir / "lambda_gc.tsv", sep="\t") if (gdir / "lambda_gc.tsv").exists() else None
+    write_html(out / "report.html", title=r["title"], report=report, gwas_summary=load_json(gdir / "summary.json"),
+               exclusions=exclusions, lambda_gc=lam, manhattan=_file_png(loci_path.parent / "manhattan.png"),
+               qq=_file_png(loci_path.parent / "qq.png"), montages=montages, extra_sections=extra_sections)
+    log.info("report: %d loci; %s", len(report), out / "report.html")
+    return {"locus_report": str(out / "locus_report.tsv"), "html": str(out / "report.html")}
