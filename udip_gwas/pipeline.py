@@ -229,6 +229,7 @@ def run_pipeline(cfg: dict, *, force: bool = False, simulate: bool | None = None
     base = Path(cfg["run"]["out"])
     simulate = cfg["gwas"]["genotypes"] is None if simulate is None else simulate
     cfg = wire(cfg)
+    runinfo.start_stage(cfg, "run")
     results: dict[str, dict] = {}
     upstream: list[str] = []
     for stage in PIPELINE:

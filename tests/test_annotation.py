@@ -1,0 +1,173 @@
+"""PerDI statistics, region scores, gene annotation and the report."""
+
+from __future__ import annotations
+
+import copy
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from udip_gwas.annotation.atlas import harvard_oxford, template
+from udip_gwas.annotation.genes import nearest_genes, one_based_to_half_open, overlapping_genes, read_genes
+from udip_gwas.annotation.perdi import RunningPairedT, perdi_maps, postprocess
+from udip_gwas.annotation.regions import ks_enrichment, region_scores
+from udip_gwas.imaging.autoencoder import AutoencoderConfig
+from udip_gwas.imaging.grid import mni_grid
+
+
+def test_running_paired_t__matches_scipy_ttest_rel_with_uneven_batches():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(23, 3, 4, 5))
+    b = a + rng.normal(0.3, 1.0, size=a.shape)
+    acc = RunningPairedT((3, 4, 5))
+    for lo, hi in [(0, 5), (5, 6), (6, 17), (17, 23)]:
+        acc.update(torch.from_numpy(b[lo:hi] - a[lo:hi]))
+    expected = stats.ttest_rel(b, a, axis=0).statistic
+    np.testing.assert_allclose(acc.t().numpy(), expected, rtol=1e-10)
+
+
+def test_running_paired_t__constant_difference_gives_zero_not_nan():
+    acc = RunningPairedT((2,))
+    acc.update(torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]))
+    assert acc.t().tolist() == [0.0, 0.0]
+
+
+class StructureDecoder(torch.nn.Module):
+    """A decoder whose dimension `k` changes only one atlas structure, and the others diffuse patterns;
+    nonlinear, so the differences vary between subjects."""
+
+    def __init__(self, shape, structure_mask, k, latent_dim=6, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.config = AutoencoderConfig(input_shape=tuple(shape), latent_dim=latent_dim, base_channels=1)
+        patterns = torch.randn((latent_dim, *shape), generator=g) * 0.2
+        patterns[k] = torch.from_numpy(structure_mask.astype(np.float32))
+        self.register_buffer("patterns", patterns)
+        self.register_buffer("base", torch.randn(shape, generator=g))
+
+    @property
+    def latent_dim(self):
+        return self.config.latent_dim
+
+    def decode(self, z):
+        return (self.base + torch.einsum("bd,d...->b...", torch.tanh(z), self.patterns))[:, None]
+
+
+def test_perdi__decoder_changing_one_structure_puts_it_first():
+    atlas = harvard_oxford(8.0)
+    merged, table = atlas.merged()
+    label = int(table.loc[table["region"] == "Putamen", "label"].iloc[0])
+    brain = template(8.0) > 0
+    model = StructureDecoder(merged.shape, merged == label, k=2)
+    z = np.random.default_rng(1).normal(size=(40, 6))
+    t = perdi_maps(model, z, dimensions=[2, 4], batch_size=7, dims_per_pass=1)
+    maps = {f"d{d}": postprocess(t[i], brain, sigma_voxels=3 / 8) for i, d in enumerate([2, 4])}
+    scores = region_scores(maps, atlas, brain)
+    top = scores[(scores["dimension"] == "d2") & (scores["hemisphere"] == "bilateral")].sort_values("rank")
+    assert top["region"].iloc[0] == "Putamen"
+    lat = scores[(scores["dimension"] == "d2") & (scores["hemisphere"] != "bilateral")].sort_values("rank")
+    assert set(lat["region"].iloc[:2]) == {"Putamen"}
+    assert scores.loc[(scores["dimension"] == "d4") & (scores["region"] == "Putamen") &
+                      (scores["hemisphere"] == "bilateral"), "rank"].iloc[0] > 1
+
+
+def _ks_direct(values: np.ndarray, in_region: np.ndarray) -> float:
+    order = np.argsort(-values, kind="stable")
+    n, big_n = in_region.sum(), len(values)
+    s, best = 0.0, 0.0
+    for i in order:
+        s += 1.0 / n if in_region[i] else -1.0 / (big_n - n)
+        best = max(best, s)
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ks_enrichment__matches_a_direct_running_sum(seed):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=500)
+    region = rng.random(500) < 0.1
+    values[region] += seed * 0.7  # from no enrichment to strong enrichment
+    order = np.argsort(-values, kind="stable")
+    pos = np.empty(500, dtype=int)
+    pos[order] = np.arange(500)
+    assert ks_enrichment(pos[region], 500) == pytest.approx(_ks_direct(values, region), abs=1e-12)
+
+
+def test_ks_enrichment__region_at_the_top_scores_one():
+    assert ks_enrichment(np.array([0, 1, 2]), 10) == pytest.approx(1.0)
+    assert ks_enrichment(np.array([7, 8, 9]), 10) == pytest.approx(0.0)
+
+
+def test_genes__nearest_and_overlap_at_interval_edges(tmp_path):
+    # one gene at 1-based [101, 200]; written three ways
+    (tmp_path / "g.gtf").write_text('#!genome-build GRCh37\n1\tx\tgene\t101\t200\t.\t+\t.\tgene_id "G1"; gene_name "A";\n'
+                                    '1\tx\tgene\t1001\t1100\t.\t+\t.\tgene_id "G2"; gene_name "B";\n')
+    (tmp_path / "g.bed").write_text("chr1\t100\t200\tA\n1\t1000\t1100\tB\n")
+    (tmp_path / "g.txt").write_text("1 101 200 A\n1 1001 1100 B\n")
+    tables = [read_genes(tmp_path / f)[0] for f in ("g.gtf", "g.bed", "g.txt")]
+    for t in tables[1:]:
+        pd.testing.assert_frame_equal(t[["Chromosome", "Start", "End", "gene_name"]],
+                                      tables[0][["Chromosome", "Start", "End", "gene_name"]])
+    assert read_genes(tmp_path / "g.gtf")[1] == "GRCh37"
+    genes = tables[0]
+    v = pd.DataFrame({"variant_id": list("abcdef"), "chromosome": "1",
+                      "base_pair_location": [100, 101, 200, 201, 600, 1200]})
+    near = nearest_genes(v, genes).set_index("variant_id")
+    assert near.loc["a"].tolist() == ["A", 1]
+    assert near.loc["b"].tolist() == ["A", 0]
+    assert near.loc["c"].tolist() == ["A", 0]
+    assert near.loc["d"].tolist() == ["A", 1]
+    assert near.loc["e"].tolist() == ["A", 400]  # 600 - 200 vs 1001 - 600
+    assert near.loc["f"].tolist() == ["B", 100]
+    loci = pd.DataFrame({"locus_id": ["L1", "L2", "L3"], "chromosome": ["1", "1", "1"], "start": [50, 50, 201],
+                         "end": [100, 101, 1001]})
+    over = overlapping_genes(loci, genes).set_index("locus_id")["overlapping_genes"]
+    assert over.to_dict() == {"L1": "", "L2": "A", "L3": "B"}
+
+
+def test_one_based_to_half_open():
+    s, e = one_based_to_half_open(np.array([1, 101]), np.array([1, 200]))
+    assert s.tolist() == [0, 100] and e.tolist() == [1, 200]
+
+
+def test_report__builds_from_a_small_run(gwas_run, tmp_path):
+    from udip_gwas.annotation.stages import run_report
+    from udip_gwas.genetics.stages import run_loci
+
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["run"]["out"] = str(tmp_path)
+    cfg["loci"]["gwas"] = str(gwas_run["out"] / "gwas")
+    cfg["loci"]["p_threshold"] = 4e-5
+    run_loci(cfg, tmp_path / "loci")
+    loci = pd.read_csv(tmp_path / "loci" / "loci.tsv", sep="\t")
+    # PerDI outputs for the loci's lead dimensions: a map peaking in the thalamus
+    shape, affine = mni_grid(8.0)
+    merged, table = harvard_oxford(8.0).merged()
+    thal = merged == int(table.loc[table["region"] == "Thalamus", "label"].iloc[0])
+    (tmp_path / "perdi" / "maps").mkdir(parents=True)
+    maps = {}
+    for d in loci["lead_dimension"].unique():
+        m = np.where(thal, 5.0, 0.5).astype(np.float32) * (template(8.0) > 0)
+        nib.save(nib.Nifti1Image(m, affine), str(tmp_path / "perdi" / "maps" / f"{d}.nii.gz"))
+        maps[d] = m
+    region_scores(maps, harvard_oxford(8.0), template(8.0) > 0).to_csv(tmp_path / "perdi" / "region_scores.tsv",
+                                                                      sep="\t", index=False)
+    genes = tmp_path / "genes.bed"
+    rows = [f"{r.chromosome}\t{r.lead_position - 10}\t{r.lead_position + 10}\tGENE{r.locus_id}\n" for r in loci.itertuples()]
+    genes.write_text("".join(rows))
+    cfg["report"].update(loci=str(tmp_path / "loci" / "loci.tsv"), perdi=str(tmp_path / "perdi"),
+                         gwas=str(gwas_run["out"] / "gwas"), genes=str(genes))
+    out = run_report(cfg, tmp_path / "report")
+    rep = pd.read_csv(out["locus_report"], sep="\t")
+    assert len(rep) == len(loci) > 0
+    assert (rep["top_region"] == "Thalamus").all()
+    assert (rep["nearest_genes"] == "GENE" + rep["locus_id"]).all() and (rep["nearest_gene_distance"] == 0).all()
+    html = (tmp_path / "report" / "report.html").read_text()
+    for lid in rep["locus_id"]:
+        assert lid in html
+    assert html.count("data:image/png;base64,") >= 2 + len(rep)  # Manhattan, QQ and one montage per locus
+    assert "http://" not in html and "https://" not in html  # opens offline
