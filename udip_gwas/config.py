@@ -374,3 +374,41 @@ def parse_cli_value(section: str, name: str, text: str) -> Any:
             out[k] = v
         return out
     return text
+
+
+#: example values shown (commented out) for inputs in the annotated example configuration
+EXAMPLE_VALUES = {
+    ("train", "images"): "ukb/images_train.tsv",
+    ("extract", "images"): "ukb/images_discovery.tsv",
+    ("extract", "replication_images"): "ukb/images_replication.tsv",
+    ("gwas", "genotypes"): "ukb/imputed/ukb_imp_v3.bgen",
+    ("gwas", "sample_file"): "ukb/imputed/ukb_imp_v3.sample",
+    ("gwas", "covariates"): "ukb/covariates_discovery.tsv",
+    ("gwas", "keep"): "ukb/unrelated_white_british.txt",
+    ("replication", "genotypes"): "ukb/imputed/ukb_imp_v3.bgen",
+    ("replication", "covariates"): "ukb/covariates_replication.tsv",
+    ("novelty", "prior_hits"): "prior/big40_and_elliott2018_hits.tsv",
+    ("report", "genes"): "annotation/gencode.v19.annotation.gtf.gz",
+    ("hail", "tmp_dir"): "gs://my-bucket/hail-tmp",
+}
+
+
+def example_toml() -> str:
+    """The annotated example configuration (``examples/config.toml``): every key, its default and meaning."""
+    lines = ["# udip-gwas run configuration: every key with its default and meaning.",
+             "# Paths are relative to this file. `udip-gwas run this.toml` runs every stage;",
+             "# keys left unset are filled from the previous stage's outputs.", ""]
+    for section, keys in SCHEMA.items():
+        lines.append(f"[{section}]")
+        for name, key in keys.items():
+            lines.append(f"# {key.doc}")
+            example = EXAMPLE_VALUES.get((section, name))
+            if key.default is None or key.default in ([], {}):
+                value = example if example is not None else ("[]" if key.type is list else "{}" if key.type is dict
+                                                              else "")
+                shown = _toml_value(value) if isinstance(value, str) and value not in ("[]", "{}", "") else value
+                lines.append(f"# {name} = {shown}" if shown else f"# {name} =")
+            else:
+                lines.append(f"{name} = {_toml_value(key.default)}")
+        lines.append("")
+    return "\n".join(lines)
