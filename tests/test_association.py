@@ -165,3 +165,35 @@ def test_build_analysis_set__categorical_and_errors():
         build_analysis_set(udips, cov, ["a"], transform="none")
     with pytest.raises(ValueError, match=r"covariate column\(s\) \['bmi'\] not found"):
         build_analysis_set(udips, cov, ["a"], covariate_columns=["bmi"], transform="none")
+
+
+@pytest.mark.parametrize("fmt", ["vcf", "bgen"])
+def test_gwas__vcf_and_bgen_inputs_give_the_plink_results(gwas_run, tmp_path, fmt):
+    import copy
+
+    import hail as hl
+
+    from udip_gwas.genetics.genotypes import import_genotypes
+    from udip_gwas.genetics.stages import run_gwas_cohort
+
+    if fmt == "vcf":
+        path = str(gwas_run["prefix"]).replace("genotypes/discovery", "genotypes/discovery.vcf.bgz")
+    else:
+        mt = import_genotypes(gwas_run["prefix"])
+        gp = hl.switch(mt.GT.n_alt_alleles()).when(0, [1.0, 0.0, 0.0]).when(1, [0.0, 1.0, 0.0]).when(
+            2, [0.0, 0.0, 1.0]).or_missing()
+        mt = mt.annotate_entries(GP=gp)
+        hl.export_bgen(mt, str(tmp_path / "geno"), gp=mt.GP, varid=mt.variant_id, rsid=mt.rsid)
+        path = str(tmp_path / "geno.bgen")
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["run"]["out"] = str(tmp_path)
+    cfg["gwas"]["per_dimension_tsv"] = "all"
+    run_gwas_cohort(cfg, tmp_path / "gwas", genotypes=path, phenotypes=[str(gwas_run["out"] / "udips.tsv")],
+                    covariates=cfg["gwas"]["covariates"], cohort="discovery")
+    ours = pd.read_csv(tmp_path / "gwas" / "dimensions" / "T1_001.tsv.gz", sep="\t")
+    ref = gwas_run["dims"]["T1_001"]
+    merged = ours.merge(ref, on="variant_id", suffixes=("", "_plink"))
+    assert len(merged) == len(ref) > 100
+    np.testing.assert_allclose(merged["beta"], merged["beta_plink"], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(merged["neg_log_10_p_value"], merged["neg_log_10_p_value_plink"], rtol=1e-4)
+    assert (merged["effect_allele"] == merged["effect_allele_plink"]).all()

@@ -175,6 +175,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "perdi": Key(_OPT_PATH, None, "PerDI output folder (default: the perdi stage's)"),
         "gwas": Key(_OPT_PATH, None, "gwas output folder (default: the gwas stage's)"),
         "title": Key(str, "udip-gwas locus report", "report title"),
+        "truth": Key(_OPT_PATH, None, "simulation truth file: adds the comparison with the planted loci"),
     },
 }
 
@@ -270,6 +271,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
 _PATH_KEYS = {
     "out", "images", "replication_images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes", "sample_file", "covariates",
     "keep", "remove", "gwas", "ld_reference", "prior_hits", "atlas", "atlas_labels", "genes", "loci", "perdi",
+    "truth",
 }
 
 

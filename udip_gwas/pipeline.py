@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import time
+
+import pandas as pd
 from importlib import resources
 from pathlib import Path
 from typing import Callable
@@ -42,8 +44,7 @@ def _tqdm_progress(desc: str, unit: str) -> tuple[Callable[[int, int], None], Ca
         nonlocal bar
         if bar is None:
             bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # respects tqdm's refresh interval
 
     def close() -> None:
         if bar is not None:
@@ -77,8 +78,7 @@ def _step_progress():
                 state["bar"].close()
             state["bar"] = tqdm(total=total, desc=desc, dynamic_ncols=True, leave=False)
             state["desc"] = desc
-        state["bar"].n = done
-        state["bar"].refresh()
+        state["bar"].update(done - state["bar"].n)
 
     def close() -> None:
         if state["bar"] is not None:
@@ -208,6 +208,7 @@ def wire(cfg: dict) -> dict:
         setdefault("replication", "covariates", str(sim / "covariates" / "replication.tsv"))
         setdefault("novelty", "prior_hits", str(sim / "prior_hits.tsv"))
         setdefault("report", "genes", str(sim / "genes.gtf"))
+        setdefault("report", "truth", str(sim / "truth.tsv"))
     modalities = cfg["train"]["modalities"]
     setdefault("extract", "checkpoints", {m: str(base / "train" / m / "best.pt") for m in modalities})
     ext = base / "extract"
@@ -252,9 +253,16 @@ def demo_config(out: str | Path) -> dict:
 
 def run_demo(out: str | Path = "udip_demo", *, force: bool = False) -> dict[str, dict]:
     """Simulate the demo cohort and run every available stage on it."""
+    from udip_gwas.simulation.truth import format_summary
+
     cfg = demo_config(out)
+    t0 = time.time()
     results = run_pipeline(cfg, force=force)
-    print(f"udip-gwas demo: outputs in {Path(out).resolve()}")
-    for stage, outputs in results.items():
-        print(f"  {stage}: done")
+    report = results["report"]
+    print(f"\nudip-gwas demo finished in {(time.time() - t0) / 60:.1f} min; outputs in {Path(out).resolve()}")
+    print(f"report: {report['html']}")
+    if report.get("truth_comparison"):
+        per = pd.read_csv(report["truth_comparison"], sep="\t")
+        summary = json.loads(Path(report["truth_summary"]).read_text())
+        print("comparison with the planted truth:\n" + format_summary(per, summary))
     return results

@@ -154,6 +154,20 @@ def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | 
                 templates[key] = template_on_grid(img.shape, img.affine)
             montages[row.locus_id] = slice_montage(np.asarray(img.dataobj), templates[key],
                                                    title=f"{row.locus_id}: PerDI |t| of {row.lead_dimension}")
+    outputs = {"locus_report": str(out / "locus_report.tsv"), "html": str(out / "report.html")}
+    extra_sections = list(extra_sections or [])
+    if r["truth"] and Path(r["truth"]).exists():
+        from udip_gwas.simulation.truth import compare_with_truth, format_summary
+
+        per, summary = compare_with_truth(report, pd.read_csv(r["truth"], sep="\t"), region_scores=scores)
+        per.to_csv(out / "truth_comparison.tsv", sep="\t", index=False)
+        (out / "truth_comparison.json").write_text(json.dumps(summary, indent=2) + "\n")
+        outputs.update(truth_comparison=str(out / "truth_comparison.tsv"),
+                       truth_summary=str(out / "truth_comparison.json"))
+        import html as _html
+
+        extra_sections.append(("Comparison with the simulated truth",
+                               "<pre>" + _html.escape(format_summary(per, summary)) + "</pre>"))
     excl_path = base / runinfo.EXCLUSIONS_FILE
     exclusions = pd.read_csv(excl_path, sep="\t", dtype=str) if excl_path.exists() else None
     lam = pd.read_csv(gdir / "lambda_gc.tsv", sep="\t") if (gdir / "lambda_gc.tsv").exists() else None
@@ -161,4 +175,4 @@ def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | 
                exclusions=exclusions, lambda_gc=lam, manhattan=_file_png(loci_path.parent / "manhattan.png"),
                qq=_file_png(loci_path.parent / "qq.png"), montages=montages, extra_sections=extra_sections)
     log.info("report: %d loci; %s", len(report), out / "report.html")
-    return {"locus_report": str(out / "locus_report.tsv"), "html": str(out / "report.html")}
+    return outputs

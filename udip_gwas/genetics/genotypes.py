@@ -15,6 +15,11 @@ from udip_gwas.exceptions import InputError
 log = logging.getLogger(__name__)
 
 
+def _exists(path: str) -> bool:
+    """Local paths are checked; remote ones (gs://, hdfs://, s3://) are left to Hail."""
+    return "://" in path or Path(path).exists()
+
+
 def detect_format(path: str) -> str:
     p = path.rstrip("/")
     if p.endswith(".mt"):
@@ -23,7 +28,7 @@ def detect_format(path: str) -> str:
         return "bgen"
     if p.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
         return "vcf"
-    if Path(p + ".bed").exists() or p.endswith(".bed"):
+    if _exists(p + ".bed") or p.endswith(".bed"):
         return "plink"
     raise InputError(f"genotypes '{path}': cannot tell the format; give a PLINK prefix (with .bed/.bim/.fam), "
                      "a .bgen, a .vcf[.bgz] or a .mt, or set 'gwas.genotype_format'")
@@ -40,7 +45,7 @@ def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "G
     if fmt == "plink":
         prefix = path[:-4] if path.endswith(".bed") else path
         for ext in (".bed", ".bim", ".fam"):
-            if not Path(prefix + ext).exists():
+            if not _exists(prefix + ext):
                 raise InputError(f"PLINK fileset '{prefix}': {prefix + ext} not found")
         mt = hl.import_plink(bed=prefix + ".bed", bim=prefix + ".bim", fam=prefix + ".fam",
                              reference_genome=reference_genome, n_partitions=n_partitions, a2_reference=True,
@@ -48,7 +53,7 @@ def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "G
         mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
         mt = mt.select_cols().select_entries("GT", "dosage")
     elif fmt == "vcf":
-        if not Path(path).exists():
+        if not _exists(path):
             raise InputError(f"VCF not found: {path}")
         mt = hl.import_vcf(path, reference_genome=reference_genome, force_bgz=path.endswith((".gz", ".bgz")),
                            contig_recoding=recode, n_partitions=n_partitions, array_elements_required=False)
@@ -60,13 +65,13 @@ def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "G
         mt = mt.annotate_entries(dosage=ds)
         mt = mt.select_cols().select_entries(*(["GT"] if "GT" in entry else []), "dosage")
     elif fmt == "bgen":
-        if not Path(path).exists():
+        if not _exists(path):
             raise InputError(f"BGEN not found: {path}")
         sample = sample_file or (path[:-5] + ".sample")
-        if not Path(sample).exists():
+        if not _exists(sample):
             raise InputError(f"BGEN sample file not found: {sample} (set 'gwas.sample_file')")
         idx = path + ".idx2"
-        if not Path(idx).exists():
+        if not hl.hadoop_exists(idx):
             log.info("indexing %s (once)", path)
             hl.index_bgen(path, reference_genome=reference_genome, contig_recoding=recode)
         mt = hl.import_bgen(path, entry_fields=["dosage", "GT"], sample_file=sample, n_partitions=n_partitions)

@@ -151,6 +151,9 @@ _RENDERER: BrainRenderer | None = None
 
 def _init_worker(grid_mm: float) -> None:
     global _RENDERER
+    import torch
+
+    torch.set_num_threads(1)  # one renderer per core
     _RENDERER = BrainRenderer(grid_mm)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from udip_gwas.annotation.atlas import harvard_oxford, mni_template_1mm
@@ -39,6 +41,21 @@ def flair_contrast(t1_norm: np.ndarray) -> np.ndarray:
     return 0.15 + 1.9 * t - 1.6 * t**2
 
 
+def sample_volume(volume: torch.Tensor, coords: np.ndarray, *, mode: str) -> np.ndarray:
+    """Sample a (1, C, X, Y, Z) volume at voxel coordinates ``coords`` (3, *grid); zero outside.
+
+    Linear ("bilinear" is torch's name for trilinear in 3-D) or nearest interpolation with
+    ``torch.nn.functional.grid_sample``; same values as ``ndimage.map_coordinates`` (order 1 or 0,
+    mode "constant") several times faster, and all channels in one call.
+    """
+    size = torch.tensor(volume.shape[2:], dtype=torch.float32)
+    c = torch.from_numpy(np.ascontiguousarray(coords, dtype=np.float32))
+    norm = 2 * c / (size - 1).view(3, *([1] * (c.ndim - 1))) - 1
+    grid = norm.flip(0).permute(*range(1, c.ndim), 0)[None]  # grid_sample wants (z, y, x) order last
+    out = F.grid_sample(volume, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    return out[0].numpy()
+
+
 class BrainRenderer:
     """Renders subjects on an MNI grid of ``voxel_mm`` voxels."""
 
@@ -57,6 +74,9 @@ class BrainRenderer:
         atlas = harvard_oxford(1.0)
         self._labels_1mm, self.region_table = atlas.merged()
         self._points = grid_points_in_1mm_voxels(self.voxel_mm).astype(np.float32)
+        # T1, T2 and the brain mask as channels of one volume: one grid_sample call interpolates all three
+        self._channels = torch.from_numpy(np.stack([self._t1, self._t2, self._mask_1mm]).astype(np.float32))[None]
+        self._labels_t = torch.from_numpy(self._labels_1mm.astype(np.float32))[None, None]
         self._brain_centre = np.array(ndimage.center_of_mass(self._mask_1mm), dtype=np.float32)
         self._structures: dict[str, list[tuple[np.ndarray, float]]] = {}
         # cubic interpolation from the deformation's control grid, as one matrix per axis (separable)
@@ -115,11 +135,11 @@ class BrainRenderer:
                 w = np.clip(1 - (d**2).sum(0) / (2.5 * radius) ** 2, 0, None) ** 2
                 # sampling closer to the centre makes the structure look larger
                 coords = coords - (eff.amount / (1 + eff.amount)) * d * w
-        mask = ndimage.map_coordinates(self._mask_1mm, coords, order=1, mode="constant") > 0.5
-        labels = ndimage.map_coordinates(self._labels_1mm, coords, order=0, mode="constant")
+        t1, t2, mask = sample_volume(self._channels, coords, mode="bilinear")
+        mask = mask > 0.5
+        labels = np.rint(sample_volume(self._labels_t, coords, mode="nearest")[0]).astype(self._labels_1mm.dtype)
         out = {}
-        for modality, src in (("T1", self._t1), ("T2", self._t2)):
-            img = ndimage.map_coordinates(src, coords, order=1, mode="constant")
+        for modality, img in (("T1", t1), ("T2", t2)):
             for eff in effects:
                 if eff.kind == "intensity" and eff.modality in (None, modality):
                     img = np.where(labels == self.region_label(eff.region), img * (1 + eff.amount), img)

@@ -1,0 +1,98 @@
+"""Comparing a run's findings with the simulation's truth file.
+
+A planted causal variant is recovered when a locus's lead variant lies within ``window_kb`` (250 kb) of
+it on the same chromosome; a locus recovering no planted variant is a locus outside the planted ones.
+For recovered loci the replication call (planted effects are real, so they should replicate), the
+known/novel call (against the truth's ``known``) and PerDI's top regions of the lead dimension (is the
+planted structure among the top ``top_k``?) are checked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TARGETS = {"recovered_fraction": 0.8, "loci_outside_planted": 0, "novelty_correct_fraction": 1.0,
+           "perdi_top3_fraction": 0.7}
+
+
+def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores: pd.DataFrame | None = None,
+                       window_kb: int = 250, top_k: int = 3) -> tuple[pd.DataFrame, dict]:
+    """Match loci to planted variants.
+
+    Returns
+    -------
+    per_planted, summary
+        One row per planted variant (``recovered, locus_id, lead_distance_kb, replication_status, novelty,
+        novelty_correct, perdi_top_regions, perdi_structure_in_top``) and the summary figures with the
+        targets and whether each is met.
+    """
+    rows = []
+    matched_loci = set()
+    for t in truth.itertuples():
+        same = loci[loci["chromosome"].astype(str) == str(t.chromosome)] if len(loci) else loci
+        dist = (same["lead_position"] - t.base_pair_location).abs() if len(same) else pd.Series(dtype=float)
+        hit = same[dist <= window_kb * 1000] if len(same) else same
+        row = {"region": t.region, "kind": t.kind, "modality": t.modality, "variant_id": t.variant_id,
+               "known": bool(t.known), "recovered": len(hit) > 0}
+        if len(hit):
+            best = hit.loc[(hit["lead_position"] - t.base_pair_location).abs().idxmin()]
+            matched_loci.update(hit["locus_id"])
+            row.update(locus_id=best["locus_id"], lead_dimension=best["lead_dimension"],
+                       lead_distance_kb=abs(best["lead_position"] - t.base_pair_location) / 1000,
+                       replication_status=best.get("replication_status", "not run"),
+                       novelty=best.get("novelty", "not run"))
+            row["novelty_correct"] = row["novelty"] == ("known" if t.known else "novel")
+            if region_scores is not None and len(region_scores):
+                s = region_scores[(region_scores["dimension"] == best["lead_dimension"])
+                                  & (region_scores["hemisphere"] == "bilateral")].sort_values("ks", ascending=False)
+                top = s["region"].head(top_k).tolist()
+                row["perdi_top_regions"] = ",".join(top)
+                row["perdi_structure_in_top"] = t.region in top
+        rows.append(row)
+    per = pd.DataFrame(rows)
+    outside = sorted(set(loci["locus_id"]) - matched_loci) if len(loci) else []
+    rec = per[per["recovered"]]
+    summary = {
+        "planted": len(per), "recovered": int(per["recovered"].sum()),
+        "recovered_fraction": float(per["recovered"].mean()) if len(per) else float("nan"),
+        "loci": len(loci), "loci_outside_planted": len(outside), "outside_loci_ids": outside,
+        "replicated_fraction": float((rec.get("replication_status", pd.Series(dtype=str)) == "replicated").mean())
+        if len(rec) else float("nan"),
+        "novelty_correct_fraction": float(rec["novelty_correct"].mean()) if len(rec) else float("nan"),
+        "perdi_top3_fraction": float(rec["perdi_structure_in_top"].mean())
+        if len(rec) and "perdi_structure_in_top" in rec else float("nan"),
+    }
+    summary["targets"] = TARGETS
+    summary["met"] = {
+        "recovered_fraction": bool(summary["recovered_fraction"] >= TARGETS["recovered_fraction"]),
+        "loci_outside_planted": summary["loci_outside_planted"] <= TARGETS["loci_outside_planted"],
+        "novelty_correct_fraction": bool(np.nan_to_num(summary["novelty_correct_fraction"])
+                                         >= TARGETS["novelty_correct_fraction"]),
+        "perdi_top3_fraction": bool(np.nan_to_num(summary["perdi_top3_fraction"]) >= TARGETS["perdi_top3_fraction"]),
+    }
+    return per, summary
+
+
+def format_summary(per: pd.DataFrame, summary: dict) -> str:
+    """A few lines a person can read at the end of the demo."""
+    ok = {True: "met", False: "NOT met"}
+    lines = [
+        f"planted loci recovered: {summary['recovered']}/{summary['planted']} "
+        f"({summary['recovered_fraction']:.0%}; target >= 80%: {ok[summary['met']['recovered_fraction']]})",
+        f"loci outside planted ones: {summary['loci_outside_planted']} of {summary['loci']} "
+        f"(target 0: {ok[summary['met']['loci_outside_planted']]})",
+        f"replicated among recovered: {summary['replicated_fraction']:.0%}",
+        f"known/novel calls right among recovered: {summary['novelty_correct_fraction']:.0%} "
+        f"(target 100%: {ok[summary['met']['novelty_correct_fraction']]})",
+        f"PerDI planted structure in the top 3 regions: {summary['perdi_top3_fraction']:.0%} "
+        f"(target >= 70%: {ok[summary['met']['perdi_top3_fraction']]})",
+    ]
+    for r in per.itertuples():
+        if r.recovered:
+            lines.append(f"  {r.region:<18} {r.kind:<9} -> {r.locus_id} ({getattr(r, 'lead_dimension', '')}, "
+                         f"{r.lead_distance_kb:.0f} kb), {r.replication_status}, {r.novelty}"
+                         f"{'' if r.novelty_correct else ' (wrong)'}, PerDI top: {getattr(r, 'perdi_top_regions', '')}")
+        else:
+            lines.append(f"  {r.region:<18} {r.kind:<9} -> not recovered")
+    return "\n".join(lines)
