@@ -126,7 +126,7 @@ def spark_cluster(tmp_path):
                                       env=env, stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT,
                                       start_new_session=True))
         end = time.time() + 90
-        while "Registered worker" not in (tmp_path / "master.log").read_text():
+        while "Registering worker" not in (tmp_path / "master.log").read_text():
             if time.time() > end:
                 raise TimeoutError("the Spark worker did not register with the master")
             time.sleep(0.5)

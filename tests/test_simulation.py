@@ -137,3 +137,22 @@ def test_renderer__volume_effect_grows_the_structure(region):
     assert changed.sum() > 20
     assert changed[near].sum() > 0.9 * changed.sum()
     assert changed[struct].any()
+
+
+def test_sample_volume__matches_scipy_map_coordinates():
+    import torch
+    from scipy import ndimage
+
+    from udip_gwas.simulation.images import sample_volume
+
+    rng = np.random.default_rng(0)
+    vol = rng.random((20, 30, 25)).astype(np.float32)
+    coords = rng.uniform(-2, 32, (3, 10, 11, 12)).astype(np.float32)
+    inside = np.all((coords >= 0) & (coords <= np.array(vol.shape)[:, None, None, None] - 1), axis=0)
+    lin = sample_volume(torch.from_numpy(vol)[None, None], coords, mode="bilinear")[0]
+    np.testing.assert_allclose(lin[inside], ndimage.map_coordinates(vol, coords, order=1)[inside], atol=1e-5)
+    labels = rng.integers(0, 5, (20, 30, 25)).astype(np.float32)
+    near = sample_volume(torch.from_numpy(labels)[None, None], coords, mode="nearest")[0]
+    assert (near[inside] == ndimage.map_coordinates(labels, coords, order=0)[inside]).mean() > 0.99
+    outside = np.any((coords < -1) | (coords > np.array(vol.shape)[:, None, None, None]), axis=0)
+    assert (lin[outside] == 0).all()

@@ -20,7 +20,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "simulate": ("simulate",),
     "train": ("train",),
     "extract": ("extract",),
-    "gwas": ("gwas", "hail"),
+    "gwas": ("gwas", "replication", "hail"),
     "loci": ("loci", "replication", "novelty", "hail"),
     "perdi": ("perdi",),
     "report": ("report",),

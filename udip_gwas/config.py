@@ -91,6 +91,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_size": Key(int, 8, "volumes per batch"),
         "device": Key(str, "auto", "torch device"),
         "num_workers": Key(int, 2, "data-loading worker processes"),
+        "reconstruction_qc": Key(bool, True, "also decode every subject to report its masked reconstruction error "
+                                             "(costs about two thirds of the extraction time)"),
     },
     "hail": {
         "master": Key(str, "local[2]", "Spark master: local[N], spark://host:port or yarn"),
@@ -157,7 +159,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "n_subjects": Key(int, 500, "subjects drawn (seeded) from the UDIP table"),
         "k": Key(float, 1.0, "perturbation in SDs of the dimension"),
         "negative": Key(bool, False, "also write maps for the -k SD perturbation"),
-        "only_locus_dimensions": Key(bool, False, "map only the dimensions significant at a locus (needs loci)"),
+        "only_locus_dimensions": Key(bool, False, "map only the loci's lead dimensions (needs loci)"),
         "loci": Key(_OPT_PATH, None, "loci.tsv for only_locus_dimensions (default: the loci stage's)"),
         "sigma_mm": Key(float, 3.0, "Gaussian smoothing sigma in mm (3 voxels at 1 mm, as the original)"),
         "batch_size": Key(int, 8, "subjects decoded together"),

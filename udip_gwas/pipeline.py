@@ -146,8 +146,17 @@ STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
 }
 
 
+#: configuration sections whose values can change a stage's results (execution settings such as [hail] or
+#: devices do not belong here); upstream stages enter through their own hashes
+STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "simulate": ("simulate",), "train": ("train",), "extract": ("extract",),
+    "gwas": ("gwas", "replication"), "loci": ("loci", "replication", "novelty", "gwas"),
+    "perdi": ("perdi",), "report": ("report", "gwas"),
+}
+
+
 def _config_hash(cfg: dict, stage: str, upstream: list[str]) -> str:
-    relevant = {k: v for k, v in cfg.items() if k != "run"}
+    relevant = {k: cfg[k] for k in STAGE_INPUTS.get(stage, tuple(cfg))}
     relevant.update(seed=cfg["run"]["seed"], stage=stage, upstream=upstream)
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

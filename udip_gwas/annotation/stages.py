@@ -28,12 +28,8 @@ def _read_table(path: str | Path) -> pd.DataFrame:
 
 
 def locus_dimensions(loci_path: str | Path) -> set[str]:
-    """Every dimension significant at a locus, and each locus's lead dimension."""
-    loci = pd.read_csv(loci_path, sep="\t")
-    dims = set(loci["lead_dimension"].dropna())
-    for s in loci["dimensions"].dropna():
-        dims.update(x for x in str(s).split(",") if x)
-    return dims
+    """The lead dimension of every locus (what the report maps and scores)."""
+    return set(pd.read_csv(loci_path, sep="\t")["lead_dimension"].dropna())
 
 
 def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
@@ -56,7 +52,7 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
         if not Path(loci_path).exists():
             raise InputError(f"perdi: only_locus_dimensions is set but no loci table at {loci_path}")
         wanted = locus_dimensions(loci_path)
-        log.info("perdi: mapping the %d dimension(s) significant at a locus", len(wanted))
+        log.info("perdi: mapping the %d lead dimension(s) of the loci", len(wanted))
     if p["atlas"]:
         if not p["atlas_labels"]:
             raise ConfigError("perdi: 'perdi.atlas' needs 'perdi.atlas_labels'")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -206,7 +207,8 @@ def prepare_images(table: pd.DataFrame, modality: str, *, grid: Grid | None, cac
     usable = []
     jobs = [(path, str(cache), rs) for _, path, rs in checked]
     if workers > 1 and len(jobs) > 8:
-        with ProcessPoolExecutor(workers) as pool:
+        # spawn, not fork: a fork taken after torch has started its thread pools can deadlock the children
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(_with_progress(pool.map(_cache_one, jobs, chunksize=4), len(jobs), progress))
     else:
         results = list(_with_progress(map(_cache_one, jobs), len(jobs), progress))

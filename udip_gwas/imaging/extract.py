@@ -39,6 +39,7 @@ def extract_udips(
     batch_size: int = 8,
     device: torch.device | str = "cpu",
     num_workers: int = 0,
+    reconstruction_qc: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Encode every subject.
@@ -52,7 +53,7 @@ def extract_udips(
     -------
     udips, qc
         ``udips``: ``IID`` then one column per dimension, rows in the order of ``subjects``;
-        ``qc``: ``IID, recon_mse``.
+        ``qc``: ``IID, recon_mse`` (NaN when ``reconstruction_qc`` is off: the decoder is then not run).
     """
     device = torch.device(device)
     model = model.to(device).eval()
@@ -62,9 +63,13 @@ def extract_udips(
     done = 0
     for x in loader:
         x = x.to(device, non_blocking=True)
-        recon, z = model(x)
+        if reconstruction_qc:
+            recon, z = model(x)
+            errors.append(masked_mse_per_subject(recon.float(), x, x != 0).cpu().numpy())
+        else:
+            z = model.encode(x)
+            errors.append(np.full(x.shape[0], np.nan))
         latents.append(z.float().cpu().numpy())
-        errors.append(masked_mse_per_subject(recon.float(), x, x != 0).cpu().numpy())
         done += x.shape[0]
         if progress:
             progress(done, len(subjects))

@@ -111,6 +111,7 @@ def run_extract(cfg: dict, out: Path, *, progress: Progress | None = None) -> di
                             exclusions_file=base / runinfo.EXCLUSIONS_FILE)
             udips, qc = extract_udips(
                 model, usable, modality=modality, batch_size=e["batch_size"], device=device,
+                num_workers=e["num_workers"], reconstruction_qc=e["reconstruction_qc"],
                 progress=(lambda d, n, m=modality: progress(f"{cohort} {m}: encoding", d, n)) if progress else None)
             outputs[cohort][modality] = write_udips(udips, qc, out / cohort, modality)
             log.info("extract %s %s: %d subjects x %d dimensions", cohort, modality, len(udips), model.latent_dim)

@@ -116,7 +116,7 @@ class BrainRenderer:
         rng: np.random.Generator,
         intensity_scale: dict[str, float],
         noise_sd: float,
-        deformation_mm: float = 1.5,
+        deformation_mm: float = 1.0,
     ) -> dict[str, np.ndarray]:
         """Render one subject; returns ``{modality: float32 image}``."""
         pts = self._points
