@@ -9,6 +9,7 @@ under a temporary name and renamed when complete, so a partial output is never t
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import time
@@ -87,62 +88,31 @@ def _step_progress():
     return update, close
 
 
-def stage_train(cfg: dict, out: Path) -> dict:
-    from udip_gwas.imaging.stages import run_train
+def _stage(module: str, function: str, *, progress: bool) -> Callable[[dict, Path], dict]:
+    """A stage runner that imports its module only when it runs (keeps ``udip-gwas --help`` fast) and,
+    for long stages, shows tqdm progress bars."""
 
-    update, close = _step_progress()
-    try:
-        return run_train(cfg, out, progress=update)
-    finally:
-        close()
+    def run(cfg: dict, out: Path) -> dict:
+        fn = getattr(importlib.import_module(module), function)
+        if not progress:
+            return fn(cfg, out)
+        update, close = _step_progress()
+        try:
+            return fn(cfg, out, progress=update)
+        finally:
+            close()
 
-
-def stage_extract(cfg: dict, out: Path) -> dict:
-    from udip_gwas.imaging.stages import run_extract
-
-    update, close = _step_progress()
-    try:
-        return run_extract(cfg, out, progress=update)
-    finally:
-        close()
-
-
-def stage_gwas(cfg: dict, out: Path) -> dict:
-    from udip_gwas.genetics.stages import run_gwas
-
-    return run_gwas(cfg, out)
-
-
-def stage_loci(cfg: dict, out: Path) -> dict:
-    from udip_gwas.genetics.stages import run_loci
-
-    return run_loci(cfg, out)
-
-
-def stage_perdi(cfg: dict, out: Path) -> dict:
-    from udip_gwas.annotation.stages import run_perdi
-
-    update, close = _step_progress()
-    try:
-        return run_perdi(cfg, out, progress=update)
-    finally:
-        close()
-
-
-def stage_report(cfg: dict, out: Path) -> dict:
-    from udip_gwas.annotation.stages import run_report
-
-    return run_report(cfg, out)
+    return run
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
     "simulate": stage_simulate,
-    "train": stage_train,
-    "extract": stage_extract,
-    "gwas": stage_gwas,
-    "loci": stage_loci,
-    "perdi": stage_perdi,
-    "report": stage_report,
+    "train": _stage("udip_gwas.imaging.stages", "run_train", progress=True),
+    "extract": _stage("udip_gwas.imaging.stages", "run_extract", progress=True),
+    "gwas": _stage("udip_gwas.genetics.stages", "run_gwas", progress=False),
+    "loci": _stage("udip_gwas.genetics.stages", "run_loci", progress=False),
+    "perdi": _stage("udip_gwas.annotation.stages", "run_perdi", progress=True),
+    "report": _stage("udip_gwas.annotation.stages", "run_report", progress=False),
 }
 
 
