@@ -159,3 +159,22 @@ def test_read_image_table__manifest_errors(tmp_path):
     (tmp_path / "m.tsv").write_text("IID\tT1\nA\tx.nii.gz\nA\ty.nii.gz\n")
     with pytest.raises(ValueError, match=r"listed twice: \['A'\]"):
         read_image_table(tmp_path / "m.tsv", ["T1"])
+
+
+@pytest.mark.slow
+def test_train__two_process_ddp_on_cpu(small_cohort, tmp_path):
+    """The multi-GPU path (torchrun + DDP), exercised with the gloo backend on the CPU."""
+    import subprocess
+    import sys
+
+    from udip_gwas.imaging.checkpoint import load_checkpoint
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "udip_gwas.cli", "train",
+           "--images", small_cohort["manifests"]["train"], "--modalities", "T1", "--out", str(tmp_path),
+           "--epochs", "2", "--base-channels", "2", "--latent-dim", "4", "--batch-size", "4", "--num-workers", "0",
+           "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    _, payload = load_checkpoint(tmp_path / "T1" / "last.pt")
+    assert payload["world_size"] == 2 and payload["epoch"] == 1
+    assert len(pd.read_csv(tmp_path / "T1" / "history.csv")) == 2

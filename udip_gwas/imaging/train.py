@@ -213,7 +213,7 @@ def train_autoencoder(
                  train_loss, val_loss, optimizer.param_groups[0]["lr"])
         if rank == 0:
             extra = dict(modality=modality, epoch=epoch, history=history, seed=settings.seed,
-                         train_subjects=len(train_ids), val_subjects=len(val_ids))
+                         train_subjects=len(train_ids), val_subjects=len(val_ids), world_size=world)
             if grid_affine is not None:
                 extra["grid_affine"] = grid_affine
             if val_loss < best:
