@@ -178,3 +178,23 @@ def test_train__two_process_ddp_on_cpu(small_cohort, tmp_path):
     _, payload = load_checkpoint(tmp_path / "T1" / "last.pt")
     assert payload["world_size"] == 2 and payload["epoch"] == 1
     assert len(pd.read_csv(tmp_path / "T1" / "history.csv")) == 2
+
+
+def test_extract__resample_option_keeps_images_on_another_grid(trained, small_cohort, tmp_path):
+    from udip_gwas.imaging.grid import mni_grid
+
+    _, _, result = trained
+    manifest = read_image_table(small_cohort["manifests"]["discovery"], ["T1"]).iloc[:3].reset_index(drop=True)
+    # the same brain written on the 4 mm grid: excluded by default, kept when resampling is asked for
+    from udip_gwas.annotation.atlas import template
+
+    shape4, affine4 = mni_grid(4.0)
+    _write(tmp_path / "fine.nii.gz", (template(4.0) * 1.0).astype(np.float32), affine4)
+    manifest.loc[2, "T1"] = str(tmp_path / "fine.nii.gz")
+    manifest.to_csv(tmp_path / "m.tsv", sep="\t", index=False)
+    for resample, expected in ((False, 2), (True, 3)):
+        ecfg = config.load(None, {"run": {"out": str(tmp_path / f"r{resample}")}, "extract": {
+            "images": str(tmp_path / "m.tsv"), "checkpoints": {"T1": result["checkpoints"]["T1"]},
+            "num_workers": 1, "resample": resample}})
+        udips = pd.read_csv(run_extract(ecfg, tmp_path / f"x{resample}")["discovery"]["T1"]["udips"], sep="\t")
+        assert len(udips) == expected

@@ -80,6 +80,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "num_workers": Key(int, 2, "data-loading worker processes"),
         "cache_dir": Key(_OPT_PATH, None, "folder for the decoded-volume cache (default OUT/cache)"),
         "resume": Key(bool, True, "resume from OUT's last checkpoint when one exists"),
+        "resample": Key(bool, False, "resample images on another grid to the first image's grid instead of "
+                                     "excluding them"),
     },
     "extract": {
         "images": Key(_OPT_PATH, None, "manifest TSV or BIDS folder of the subjects to extract", must_exist=True),
@@ -91,6 +93,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_size": Key(int, 8, "volumes per batch"),
         "device": Key(str, "auto", "torch device"),
         "num_workers": Key(int, 2, "data-loading worker processes"),
+        "resample": Key(bool, False, "resample images on another grid to the model's grid instead of excluding them"),
         "reconstruction_qc": Key(bool, True, "also decode every subject to report its masked reconstruction error "
                                              "(costs about two thirds of the extraction time)"),
     },

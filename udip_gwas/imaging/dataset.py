@@ -149,15 +149,17 @@ def zscore_nonzero(volume: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cache_name(path: str) -> str:
+def _cache_name(path: str, resample_to: Grid | None = None) -> str:
     st = os.stat(path)
     key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    if resample_to is not None:  # a resampled volume is a different volume
+        key += f"|{resample_to.shape}|{np.round(resample_to.affine, 4).tolist()}"
     return hashlib.sha1(key.encode()).hexdigest()[:20] + ".npy"
 
 
 def _cache_one(job: tuple[str, str, Grid | None]) -> tuple[str | None, str | None]:
     path, cache_dir, resample_to = job
-    target = Path(cache_dir) / _cache_name(path)
+    target = Path(cache_dir) / _cache_name(path, resample_to)
     if target.exists():
         return None, str(target)
     reason, data = _decode(path, resample_to)

@@ -55,6 +55,7 @@ def run_train(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict
     for modality in t["modalities"]:
         usable, excluded = prepare_images(
             table, modality, grid=None, cache_dir=_cache_dir(cfg), workers=max(1, t["num_workers"]),
+            resample=t["resample"],
             progress=(lambda d, n, m=modality: progress(f"{m}: checking and caching", d, n)) if progress else None)
         all_excluded.append(excluded)
         runinfo.record_exclusions(base, pd.concat(all_excluded), stage="train", cohort="train")
@@ -104,6 +105,7 @@ def run_extract(cfg: dict, out: Path, *, progress: Progress | None = None) -> di
             grid = Grid(model.config.input_shape, affine)
             usable, excluded = prepare_images(
                 table, modality, grid=grid, cache_dir=_cache_dir(cfg), workers=max(1, e["num_workers"]),
+                resample=e["resample"],
                 progress=(lambda d, n, m=modality: progress(f"{cohort} {m}: checking", d, n)) if progress else None)
             excluded_all.append(excluded)
             runinfo.record_exclusions(base, pd.concat(excluded_all), stage="extract", cohort=cohort)
