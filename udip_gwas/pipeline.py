@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import logging
 import time
 
@@ -155,7 +156,7 @@ def run_stage(stage: str, cfg: dict, *, out: Path | None = None, force: bool = T
     t0 = time.time()
     outputs = STAGE_FUNCTIONS[stage](cfg, out)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".tmp")
+    tmp = marker.with_suffix(f".{os.getpid()}.tmp")  # DDP ranks both finish the stage
     tmp.write_text(json.dumps({"stage": stage, "config_hash": digest, "seconds": round(time.time() - t0, 1),
                                "outputs": outputs}, indent=2, default=str) + "\n")
     tmp.replace(marker)

@@ -145,7 +145,7 @@ def record_exclusions(out: str | Path, rows: Iterable[dict] | pd.DataFrame, *, s
         old = old[~((old["stage"] == stage) & (old["cohort"] == cohort))]
         df = pd.concat([old, df.astype(str)], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # several processes (DDP ranks) may write at once
     df.to_csv(tmp, sep="\t", index=False)
     os.replace(tmp, path)
     if len(df):
