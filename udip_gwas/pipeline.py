@@ -37,24 +37,6 @@ class StageNotAvailable(UdipGwasError):
         return f"stage '{self.args[0]}' is not available in this release yet"
 
 
-def _tqdm_progress(desc: str, unit: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    from tqdm.auto import tqdm
-
-    bar = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
-        bar.update(done - bar.n)  # respects tqdm's refresh interval
-
-    def close() -> None:
-        if bar is not None:
-            bar.close()
-
-    return update, close
-
-
 # --- stages ---------------------------------------------------------------------------------------
 
 
@@ -62,9 +44,10 @@ def stage_simulate(cfg: dict, out: Path) -> dict:
     from udip_gwas.simulation.cohort import SimulationParams, simulate_cohort
 
     params = SimulationParams.from_config(cfg)
-    update, close = _tqdm_progress("simulate: rendering images", "subject")
+    update, close = _step_progress()
     try:
-        return simulate_cohort(out, params, progress=update)
+        return simulate_cohort(out, params, progress=lambda done, total: update("simulate: rendering images",
+                                                                                done, total))
     finally:
         close()
 

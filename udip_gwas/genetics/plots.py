@@ -125,12 +125,3 @@ def plot_qq_from_histogram(edges: np.ndarray, counts: np.ndarray, *, lambda_gc: 
     ax.set_title(title)
     return ax
 
-
-def plot_qq(neg_log10_p: np.ndarray, *, lambda_gc: float | None = None, ax=None, title: str = ""):
-    """QQ plot from individual -log10 p values (binned at 0.01 first)."""
-    y = np.asarray(neg_log10_p, dtype=float)
-    y = y[np.isfinite(y)]
-    top = max(float(y.max()) if len(y) else 1.0, 1.0)
-    edges = np.linspace(0, top + 0.01, int((top + 0.01) / 0.01) + 1)
-    counts, _ = np.histogram(y, bins=edges)
-    return plot_qq_from_histogram(edges, counts, lambda_gc=lambda_gc, ax=ax, title=title)

@@ -242,8 +242,3 @@ class CachedVolumes(Dataset):
         arr = np.load(self.paths[i], mmap_mode="r")
         return torch.from_numpy(np.asarray(arr, dtype=np.float32))[None]
 
-
-def grid_of(path: str | Path) -> Grid:
-    img = nib.load(str(path))
-    return Grid(tuple(int(s) for s in img.shape[:3]), img.affine)
-
