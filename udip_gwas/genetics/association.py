@@ -28,7 +28,7 @@ def neg_log10_p_expr(t, dof):
     return -(hl.log(2.0) + hl.pT(-hl.abs(t), dof, lower_tail=True, log_p=True)) / hl.log(10.0)
 
 
-def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int = 16):
+def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int = 64):
     """Run the association of every phenotype in ``analysis`` on the MatrixTable ``mt``.
 
     Parameters

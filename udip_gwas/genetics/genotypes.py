@@ -36,10 +36,26 @@ def detect_format(path: str) -> str:
 
 def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "GRCh37",
                      sample_file: str | None = None, n_partitions: int | None = None):
-    """Import genotypes as a Hail MatrixTable with a ``dosage`` entry field (see module docstring)."""
+    """Import genotypes as a Hail MatrixTable with a ``dosage`` entry field (see module docstring).
+
+    ``n_partitions``: ``None`` or 0 lets Hail split the file by size (one partition per 128 MB for PLINK),
+    then, when that gives fewer than two partitions per Spark core, imports again with two per core: a
+    15 MB PLINK file would otherwise be read by one core while the others wait. A positive number is
+    passed to Hail as it is. A MatrixTable (.mt) keeps its partitioning.
+    """
     import hail as hl
 
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if not n_partitions and fmt != "mt":
+        mt = import_genotypes(path, fmt=fmt, reference_genome=reference_genome, sample_file=sample_file,
+                              n_partitions=-1)
+        target = 2 * hl.spark_context().defaultParallelism
+        if mt.n_partitions() >= target:
+            return mt
+        log.info("%s: %d partition(s) from the file size; importing as %d (two per Spark core)", path,
+                 mt.n_partitions(), target)
+        n_partitions = target
+    n_partitions = None if n_partitions == -1 else n_partitions
     recode = {f"chr{i}": str(i) for i in range(1, 23)} if reference_genome == "GRCh37" else \
         {str(i): f"chr{i}" for i in range(1, 23)}
     if fmt == "plink":

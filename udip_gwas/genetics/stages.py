@@ -47,7 +47,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     from udip_gwas.genetics.association import gwas_all_dimensions, lambda_gc
     from udip_gwas.genetics.genotypes import import_genotypes
     from udip_gwas.genetics.phenotypes import build_analysis_set, read_covariates, read_id_list, read_udip_tables
-    from udip_gwas.genetics.sumstats import write_combined_tsv, write_dimension_tsv
+    from udip_gwas.genetics.sumstats import write_combined_tsv, write_dimension_tsvs
 
     g = cfg["gwas"]
     base = Path(cfg["run"]["out"])
@@ -57,7 +57,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     udips = read_udip_tables(phenotypes)
     cov = read_covariates(covariates) if covariates else None
     mt = import_genotypes(genotypes, fmt=g["genotype_format"], reference_genome=g["reference_genome"],
-                          sample_file=g["sample_file"])
+                          sample_file=g["sample_file"], n_partitions=g["n_partitions"])
     samples = [str(s) for s in mt.s.collect()]
     analysis = build_analysis_set(
         udips, cov, samples, covariate_columns=g["covariate_columns"] or None,
@@ -100,9 +100,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
         best = ht.aggregate(hl.agg.array_agg(lambda x: hl.agg.max(x), ht.neg_log_10_p_value))
         dims = [d for d, b in zip(dims, best) if b is not None and b > -np.log10(5e-8)]
     if mode != "none":
-        (out / "dimensions").mkdir(exist_ok=True)
-        for d in dims:
-            write_dimension_tsv(ht, analysis.phenotypes.index(d), d, out / "dimensions" / f"{d}.tsv.gz", meta=meta)
+        write_dimension_tsvs(ht, [analysis.phenotypes.index(d) for d in dims], dims, out / "dimensions", meta=meta)
         log.info("wrote %d per-dimension GWAS-SSF files", len(dims))
     summary = {
         "cohort": cohort, "genotypes": genotypes, "phenotypes": phenotypes, "covariates_file": covariates,

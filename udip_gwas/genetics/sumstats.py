@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +66,20 @@ def _p_text(p, nlp):
     return hl.or_else(hl.if_else(p > 1e-300, hl.format("%.4e", p), tiny), "#NA")
 
 
+def _variant_fields(ht):
+    """The GWAS-SSF columns that do not depend on the dimension (the first four, then three trailing)."""
+    import hail as hl
+
+    lead = dict(chromosome=ht.locus.contig.replace("^chr", ""), base_pair_location=ht.locus.position,
+                effect_allele=ht.alleles[1], other_allele=ht.alleles[0])
+    return lead, dict(variant_id=ht.variant_id, rsid=hl.or_else(ht.rsid, "#NA"), n=ht.n)
+
+
 def _ssf_row(ht, beta, se, p, nlp):
-    return dict(
-        chromosome=ht.locus.contig.replace("^chr", ""), base_pair_location=ht.locus.position,
-        effect_allele=ht.alleles[1], other_allele=ht.alleles[0], beta=_fmt(beta), standard_error=_fmt(se),
-        effect_allele_frequency=_fmt(ht.effect_allele_frequency, "%.5g"), p_value=_p_text(p, nlp),
-        neg_log_10_p_value=_fmt(nlp, "%.5f"), variant_id=ht.variant_id, rsid=ht.rsid, n=ht.n,
-    )
+    lead, trail = _variant_fields(ht)
+    return dict(**lead, beta=_fmt(beta), standard_error=_fmt(se),
+                effect_allele_frequency=_fmt(ht.effect_allele_frequency, "%.5g"), p_value=_p_text(p, nlp),
+                neg_log_10_p_value=_fmt(nlp, "%.5f"), **trail)
 
 
 def _export(ht, path: Path) -> None:
@@ -80,15 +88,36 @@ def _export(ht, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_dimension_tsv(ht, index: int, name: str, path: Path, *, meta: dict) -> None:
-    """Write one dimension's GWAS-SSF file (QC-passing variants) and its metadata sidecar."""
+def write_dimension_tsvs(ht, indices: list[int], names: list[str], folder: Path, *, meta: dict) -> None:
+    """Write each chosen dimension's GWAS-SSF file (QC-passing variants) and its metadata sidecar, as
+    ``folder/<name>.tsv.gz``, all in one pass over the table.
+
+    The table becomes a matrix of variants by dimensions and Hail's ``export_entries_by_col`` writes every
+    dimension's file from that one pass (128 separate exports re-read the table 128 times).
+    """
     import hail as hl
 
+    if not names:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
     ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
-    row = _ssf_row(ht, ht.beta[index], ht.standard_error[index], ht.p_value[index], ht.neg_log_10_p_value[index])
-    out = ht.select(**row).select(*SSF_COLUMNS)
-    _export(out, path)
-    write_meta(path, trait=name, **meta)
+    lead, _ = _variant_fields(ht)
+    # export_entries_by_col writes row fields first, then entry fields: the leading four columns are row
+    # fields, the rest (from beta on, in GWAS-SSF order) entry fields
+    entries = hl.literal(indices).map(lambda i: hl.struct(**{
+        c: v for c, v in _ssf_row(ht, ht.beta[i], ht.standard_error[i], ht.p_value[i],
+                                  ht.neg_log_10_p_value[i]).items() if c not in lead}))
+    ht = ht.select(**lead, _entries=entries)
+    ht = ht.select_globals(_cols=hl.literal([hl.Struct(dimension=n) for n in names]))
+    mt = ht._unlocalize_entries("_entries", "_cols", ["dimension"])
+    tmp = folder / ".export.partial"
+    hl.experimental.export_entries_by_col(mt, str(tmp), bgzip=True, header_json_in_file=False,
+                                          use_string_key_as_file_name=True)
+    for name in names:
+        path = folder / f"{name}.tsv.gz"
+        os.replace(tmp / f"{name}.tsv.bgz", path)
+        write_meta(path, trait=name, **meta)
+    shutil.rmtree(tmp)
 
 
 def write_combined_tsv(ht, path: Path, *, meta: dict) -> None:
