@@ -110,14 +110,11 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
     return {"region_scores": str(out / "region_scores.tsv"), "maps": str(out / "maps")}
 
 
-def _gwas_folder(path: Path) -> Path:
-    return path / "discovery" if (path / "discovery" / "summary.json").exists() else path
-
-
 def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | None = None) -> dict:
     from udip_gwas.annotation.atlas import template_on_grid
     from udip_gwas.annotation.genes import check_build, nearest_genes, overlapping_genes, read_genes
     from udip_gwas.annotation.report import build_locus_report, load_json, slice_montage, write_html, _file_png
+    from udip_gwas.genetics.stages import discovery_gwas_folder
 
     r = cfg["report"]
     base = Path(cfg["run"]["out"])
@@ -125,7 +122,7 @@ def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | 
     if not loci_path.exists():
         raise InputError(f"report: loci table not found: {loci_path} (run `udip-gwas loci` or set 'report.loci')")
     loci = pd.read_csv(loci_path, sep="\t", dtype={"chromosome": str})
-    gdir = _gwas_folder(Path(r["gwas"] or base / "gwas"))
+    gdir = discovery_gwas_folder(r["gwas"] or base / "gwas", required=False)
     pdir = Path(r["perdi"] or base / "perdi")
     scores = pd.read_csv(pdir / "region_scores.tsv", sep="\t") if (pdir / "region_scores.tsv").exists() else None
     nearest = overlapping = None

@@ -136,11 +136,13 @@ def run_gwas(cfg: dict, out: Path) -> dict:
 # --- loci ----------------------------------------------------------------------------------------
 
 
-def _gwas_dir(path: str | Path) -> Path:
+def discovery_gwas_folder(path: str | Path, *, required: bool = True) -> Path:
+    """The discovery results inside a gwas output folder: ``path/discovery`` when the run had a
+    replication cohort, else ``path`` itself. ``required``: raise when no ``gwas.ht`` is there."""
     p = Path(path)
-    if (p / "discovery" / "gwas.ht").exists():
-        return p / "discovery"
-    if not (p / "gwas.ht").exists():
+    if (p / "discovery").is_dir():
+        p = p / "discovery"
+    if required and not (p / "gwas.ht").exists():
         from udip_gwas.exceptions import InputError
 
         raise InputError(f"no gwas.ht in {p}: run `udip-gwas gwas` first or set 'loci.gwas'")
@@ -184,7 +186,7 @@ def run_loci(cfg: dict, out: Path) -> dict:
 
     lc, g = cfg["loci"], cfg["gwas"]
     base = Path(cfg["run"]["out"])
-    gdir = _gwas_dir(lc["gwas"] or base / "gwas")
+    gdir = discovery_gwas_folder(lc["gwas"] or base / "gwas")
     summary = json.loads((gdir / "summary.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     start_hail(cfg)
