@@ -132,7 +132,7 @@ def test_renderer__volume_effect_grows_the_structure(region):
     # across the brain
     pts = np.stack(np.meshgrid(*[np.arange(n) * 4.0 + 1.5 for n in merged.shape], indexing="ij"))
     near = np.zeros_like(struct)
-    for centre, radius in r._hemisphere_parts(region):
+    for centre, radius, _ in r._hemisphere_parts(region):
         near |= np.sqrt(((pts - centre[:, None, None, None]) ** 2).sum(0)) < 2.5 * radius
     assert changed.sum() > 20
     assert changed[near].sum() > 0.9 * changed.sum()

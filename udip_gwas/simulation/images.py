@@ -73,6 +73,7 @@ class BrainRenderer:
             np.where(tmpl > 0, flair_contrast(t1), 0).astype(np.float32)
         atlas = harvard_oxford(1.0)
         self._labels_1mm, self.region_table = atlas.merged()
+        self._label_of = {r: int(lab) for r, lab in zip(self.region_table["region"], self.region_table["label"])}
         self._points = grid_points_in_1mm_voxels(self.voxel_mm).astype(np.float32)
         # T1, T2 and the brain mask as channels of one volume: one grid_sample call interpolates all three
         self._channels = torch.from_numpy(np.stack([self._t1, self._t2, self._mask_1mm]).astype(np.float32))[None]
@@ -87,13 +88,14 @@ class BrainRenderer:
         ]
 
     def region_label(self, region: str) -> int:
-        rows = self.region_table[self.region_table["region"] == region]
-        if rows.empty:
-            raise ValueError(f"unknown Harvard-Oxford region {region!r}; known: {sorted(self.region_table['region'])}")
-        return int(rows["label"].iloc[0])
+        label = self._label_of.get(region)
+        if label is None:
+            raise ValueError(f"unknown Harvard-Oxford region {region!r}; known: {sorted(self._label_of)}")
+        return label
 
-    def _hemisphere_parts(self, region: str) -> list[tuple[np.ndarray, float]]:
-        """Centroid (1 mm voxels) and radius (mm) of each connected hemisphere part of a region."""
+    def _hemisphere_parts(self, region: str) -> list[tuple[np.ndarray, float, tuple[slice, ...]]]:
+        """Centroid (1 mm voxels), radius (mm) and the grid box holding the warp's support (2.5 radii) of each
+        connected hemisphere part of a region."""
         if region not in self._structures:
             mask = self._labels_1mm == self.region_label(region)
             parts = []
@@ -104,7 +106,13 @@ class BrainRenderer:
                 if n < 8:
                     continue
                 c = np.array(ndimage.center_of_mass(side), dtype=np.float32)
-                parts.append((c, float((3 * n / (4 * np.pi)) ** (1 / 3))))
+                radius = float((3 * n / (4 * np.pi)) ** (1 / 3))
+                box = []
+                for axis in range(3):
+                    line = self._points[(axis,) + tuple(slice(None) if a == axis else 0 for a in range(3))]
+                    inside = np.flatnonzero(np.abs(line - c[axis]) < 2.5 * radius)
+                    box.append(slice(int(inside[0]), int(inside[-1]) + 1) if inside.size else slice(0, 0))
+                parts.append((c, radius, tuple(box)))
             self._structures[region] = parts
         return self._structures[region]
 
@@ -129,20 +137,25 @@ class BrainRenderer:
         for eff in effects:
             if eff.kind != "volume" or eff.amount == 0:
                 continue
-            for c, radius in self._hemisphere_parts(eff.region):
-                d = pts - c[:, None, None, None]
-                # smooth weight with compact support: the warp is exactly local
+            for c, radius, box in self._hemisphere_parts(eff.region):
+                # smooth weight with compact support (2.5 radii): the warp is exactly local, so only the box
+                # around the structure is computed
+                d = pts[(slice(None), *box)] - c[:, None, None, None]
                 w = np.clip(1 - (d**2).sum(0) / (2.5 * radius) ** 2, 0, None) ** 2
                 # sampling closer to the centre makes the structure look larger
-                coords = coords - (eff.amount / (1 + eff.amount)) * d * w
+                coords[(slice(None), *box)] -= (eff.amount / (1 + eff.amount)) * d * w
         t1, t2, mask = sample_volume(self._channels, coords, mode="bilinear")
         mask = mask > 0.5
         labels = np.rint(sample_volume(self._labels_t, coords, mode="nearest")[0]).astype(self._labels_1mm.dtype)
         out = {}
+        n_labels = int(self._labels_1mm.max()) + 1
         for modality, img in (("T1", t1), ("T2", t2)):
+            # every intensity effect of this modality as one factor per atlas label
+            factor = np.ones(n_labels, dtype=np.float32)
             for eff in effects:
                 if eff.kind == "intensity" and eff.modality in (None, modality):
-                    img = np.where(labels == self.region_label(eff.region), img * (1 + eff.amount), img)
+                    factor[self.region_label(eff.region)] *= 1 + eff.amount
+            img = img * factor[labels]
             img = img * intensity_scale[modality]
             img = img + rng.normal(0, noise_sd * intensity_scale[modality], size=img.shape)
             img = np.where(mask, np.maximum(img, 1e-3), 0.0)
