@@ -18,6 +18,8 @@ from udip_gwas.annotation.regions import ks_enrichment, region_scores
 from udip_gwas.imaging.autoencoder import AutoencoderConfig
 from udip_gwas.imaging.grid import mni_grid
 
+from .conftest import reference_path
+
 
 def test_running_paired_t__matches_scipy_ttest_rel_with_uneven_batches():
     rng = np.random.default_rng(0)
@@ -175,8 +177,6 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
 
 def _fsl_maxprob(kind: str) -> tuple[np.ndarray, dict[int, str]]:
     import xml.etree.ElementTree as ET
-
-    from tests.conftest import reference_path
 
     stem = {"cortical": ("HarvardOxford-cort-maxprob-thr50-1mm.nii.gz", "HarvardOxford-Cortical.xml"),
             "subcortical": ("HarvardOxford-sub-maxprob-thr50-1mm.nii.gz", "HarvardOxford-Subcortical.xml")}[kind]

@@ -46,16 +46,21 @@ def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "G
     import hail as hl
 
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if not n_partitions and fmt != "mt":
-        mt = import_genotypes(path, fmt=fmt, reference_genome=reference_genome, sample_file=sample_file,
-                              n_partitions=-1)
-        target = 2 * hl.spark_context().defaultParallelism
-        if mt.n_partitions() >= target:
-            return mt
-        log.info("%s: %d partition(s) from the file size; importing as %d (two per Spark core)", path,
-                 mt.n_partitions(), target)
-        n_partitions = target
-    n_partitions = None if n_partitions == -1 else n_partitions
+    if n_partitions or fmt == "mt":
+        return _import(path, fmt, reference_genome, sample_file, n_partitions or None)
+    mt = _import(path, fmt, reference_genome, sample_file, None)
+    target = 2 * hl.spark_context().defaultParallelism
+    if mt.n_partitions() >= target:
+        return mt
+    log.info("%s: %d partition(s) from the file size; importing as %d (two per Spark core)", path,
+             mt.n_partitions(), target)
+    return _import(path, fmt, reference_genome, sample_file, target)
+
+
+def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None, n_partitions: int | None):
+    """One import of a known format with Hail's ``n_partitions`` (None: Hail's own choice)."""
+    import hail as hl
+
     recode = {f"chr{i}": str(i) for i in range(1, 23)} if reference_genome == "GRCh37" else \
         {str(i): f"chr{i}" for i in range(1, 23)}
     if fmt == "plink":
