@@ -215,3 +215,20 @@ def test_atlas__matches_fsl_maxprob_reference():
     # cortex has 13 voxels where FSL has 275 (ours all inside FSL's), the cuneal cortex 2,230 of FSL's 2,746
     assert len(cort) == 47
     assert np.median(cort) > 0.98 and (cort > 0.9).mean() > 0.9, sorted(dice.items(), key=lambda kv: kv[1])[:5]
+
+
+def test_perdi__rotated_dimension_is_perturbed_along_its_axis():
+    shape = (6, 5, 4)
+    model = StructureDecoder(shape, np.ones(shape, bool), k=0, latent_dim=4, seed=3)
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(30, 4)) @ rng.normal(size=(4, 4))
+    axes, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    t = perdi_maps(model, z, dimensions=[1, 3], k=1.0, batch_size=4, dims_per_pass=1, axes=axes)
+    zt = torch.as_tensor(z, dtype=torch.float32)
+    with torch.no_grad():
+        original = model.decode(zt)[:, 0].numpy().reshape(len(z), -1)
+        for j, d in enumerate([1, 3]):
+            step = (z @ axes[:, d]).std(ddof=1) * axes[:, d]
+            perturbed = model.decode(zt + torch.as_tensor(step, dtype=torch.float32))[:, 0].numpy().reshape(len(z), -1)
+            expected = stats.ttest_rel(perturbed, original).statistic
+            np.testing.assert_allclose(t[j].ravel(), expected, rtol=1e-3, atol=1e-3)

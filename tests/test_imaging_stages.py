@@ -198,3 +198,61 @@ def test_extract__resample_option_keeps_images_on_another_grid(trained, small_co
             "num_workers": 1, "resample": resample}})
         udips = pd.read_csv(run_extract(ecfg, tmp_path / f"x{resample}")["discovery"]["T1"]["udips"], sep="\t")
         assert len(udips) == expected
+
+
+def test_latent_basis__matches_svd_pca_and_round_trips(tmp_path):
+    from udip_gwas.imaging.basis import fit_latent_basis, read_latent_basis
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + rng.normal(size=6)
+    basis = fit_latent_basis(z)
+    # independent reference: PCA by SVD of the centred data
+    _, s, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    np.testing.assert_allclose(basis.variance, s**2 / (len(z) - 1), rtol=1e-10)
+    np.testing.assert_allclose(np.abs(basis.axes.T @ vt.T), np.eye(6), atol=1e-8)  # same axes up to sign
+    assert (basis.axes[np.abs(basis.axes).argmax(0), np.arange(6)] > 0).all()
+    u = basis.rotate(z)
+    np.testing.assert_allclose(np.cov(u, rowvar=False), np.diag(basis.variance), atol=1e-8 * basis.variance[0])
+    np.testing.assert_allclose(basis.unrotate(u), z, atol=1e-10)
+    cols = [f"T1_{i:03d}" for i in range(1, 7)]
+    basis.write(tmp_path, "T1", cols)
+    back = read_latent_basis(tmp_path / "latent_basis_T1.tsv", "T1", cols)
+    np.testing.assert_allclose(back.rotate(z), u, atol=1e-7)
+    np.testing.assert_allclose(back.variance, basis.variance, rtol=1e-5)
+    with pytest.raises(Exception, match="T1_007"):
+        read_latent_basis(tmp_path / "latent_basis_T1.tsv", "T1", cols + ["T1_007"])
+
+
+def test_extract__pca_rotation_fitted_on_discovery_and_reused_for_replication(trained, small_cohort, tmp_path):
+    from udip_gwas.imaging.basis import read_latent_basis
+
+    _, _, result = trained
+    common = {"images": small_cohort["manifests"]["discovery"],
+              "replication_images": small_cohort["manifests"]["replication"],
+              "checkpoints": {"T1": result["checkpoints"]["T1"]}, "num_workers": 1, "reconstruction_qc": False}
+    raw_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": common})
+    raw = run_extract(raw_cfg, tmp_path / "raw")
+    rot_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {**common, "rotation": "pca"}})
+    rot = run_extract(rot_cfg, tmp_path / "rot")
+    cols = [f"T1_{i:03d}" for i in range(1, 9)]
+    # the parquet copies keep full precision (the TSV has 6 significant digits)
+    z = {c: pd.read_parquet(raw[c]["T1"]["udips"].replace(".tsv", ".parquet")) for c in ("discovery", "replication")}
+    u = {c: pd.read_parquet(rot[c]["T1"]["udips"].replace(".tsv", ".parquet")) for c in ("discovery", "replication")}
+    # the axes are the discovery cohort's principal axes, computed here by SVD
+    zd = z["discovery"][cols].to_numpy()
+    _, s, vt = np.linalg.svd(zd - zd.mean(0), full_matrices=False)
+    basis = read_latent_basis(rot["discovery"]["T1"]["basis"], "T1", cols)
+    np.testing.assert_allclose(np.abs(basis.axes.T @ vt.T), np.eye(8), atol=1e-4)
+    np.testing.assert_allclose(u["discovery"][cols].var(ddof=1).to_numpy(), s**2 / (len(zd) - 1), rtol=1e-4)
+    # replication: the discovery axes and mean, not its own
+    expected = (z["replication"][cols].to_numpy() - zd.mean(0)) @ basis.axes
+    assert (u["replication"]["IID"] == z["replication"]["IID"]).all()
+    np.testing.assert_allclose(u["replication"][cols].to_numpy(), expected, atol=1e-4 * np.abs(expected).max())
+    # a second run given that basis reproduces the tables; a raw rerun removes the basis files
+    again_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
+        **common, "rotation": "pca", "rotation_basis": {"T1": rot["discovery"]["T1"]["basis"]}}})
+    again = run_extract(again_cfg, tmp_path / "again")
+    np.testing.assert_allclose(pd.read_csv(again["replication"]["T1"]["udips"], sep="\t")[cols].to_numpy(),
+                               u["replication"][cols].to_numpy(), atol=1e-4 * np.abs(expected).max())
+    run_extract(raw_cfg, tmp_path / "rot")
+    assert not (tmp_path / "rot" / "discovery" / "latent_basis_T1.tsv").exists()

@@ -96,6 +96,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "resample": Key(bool, False, "resample images on another grid to the model's grid instead of excluding them"),
         "reconstruction_qc": Key(bool, True, "also decode every subject to report its masked reconstruction error "
                                              "(costs about two thirds of the extraction time)"),
+        "rotation": Key(str, "none", "none: the raw latent, as published; pca: the latent's principal axes, fitted "
+                                     "on the discovery cohort (uncorrelated dimensions ordered by variance)",
+                        choices=("none", "pca")),
+        "rotation_basis": Key(dict, {}, "modality -> latent_basis_<modality>.tsv of an earlier run to use instead "
+                                        "of fitting one (rotation = pca)"),
     },
     "hail": {
         "master": Key(str, "local[2]", "Spark master: local[N], spark://host:port or yarn"),
@@ -162,6 +167,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "checkpoints": Key(dict, {}, "modality -> checkpoint (default: the train stage's best checkpoints)"),
         "udips": Key(dict, {}, "modality -> UDIP table whose subjects are perturbed (default: the extract stage's "
                                "discovery tables)"),
+        "latent_basis": Key(dict, {}, "modality -> latent basis of rotated UDIPs (default: the latent_basis_<modality>"
+                                      ".tsv beside the UDIP table, when there is one)"),
         "n_subjects": Key(int, 500, "subjects drawn (seeded) from the UDIP table"),
         "k": Key(float, 1.0, "perturbation in SDs of the dimension"),
         "negative": Key(bool, False, "also write maps for the -k SD perturbation"),

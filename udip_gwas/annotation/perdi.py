@@ -74,6 +74,7 @@ def perdi_maps(
     batch_size: int = 8,
     dims_per_pass: int = 16,
     device: torch.device | str = "cpu",
+    axes: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Voxelwise paired t maps (unsmoothed, unmasked) of perturbed vs original reconstructions.
@@ -84,6 +85,10 @@ def perdi_maps(
         (N, latent_dim) UDIPs of the subjects.
     dimensions
         0-based dimensions to perturb (default all).
+    axes
+        (latent_dim, latent_dim) orthonormal columns when the UDIPs are rotated latents
+        (:mod:`udip_gwas.imaging.basis`): dimension ``d`` is then perturbed along ``axes[:, d]`` by ``k`` SDs of
+        ``latents @ axes[:, d]``. ``latents`` are always the decoder's raw latents.
     k
         Perturbation in SDs of each dimension over the N subjects (negative for -k SD).
     dims_per_pass
@@ -99,7 +104,10 @@ def perdi_maps(
     z_all = torch.as_tensor(np.asarray(latents, dtype=np.float32))
     n, latent_dim = z_all.shape
     dims = list(range(latent_dim)) if dimensions is None else list(dimensions)
-    sd = z_all.std(0, unbiased=True)
+    directions = torch.eye(latent_dim) if axes is None else torch.as_tensor(np.asarray(axes, dtype=np.float32))
+    if directions.shape != (latent_dim, latent_dim):
+        raise ValueError(f"axes of shape {tuple(directions.shape)} do not fit a {latent_dim}-dimension latent")
+    sd = (z_all @ directions).std(0, unbiased=True)
     grid = model.config.input_shape
     out = np.zeros((len(dims), *grid), dtype=np.float32)
     total_steps = ((n + batch_size - 1) // batch_size) * len(dims)
@@ -112,8 +120,7 @@ def perdi_maps(
             original = model.decode(z)[:, 0]  # decoded once per batch, reused for every dimension
             diffs = torch.empty((z.shape[0], len(chunk), *grid), device=device, dtype=torch.float32)
             for j, d in enumerate(chunk):
-                zp = z.clone()
-                zp[:, d] += k * sd[d].to(device)
+                zp = z + (k * sd[d] * directions[:, d]).to(device)
                 diffs[:, j] = model.decode(zp)[:, 0] - original
                 step += 1
             acc.update(diffs)

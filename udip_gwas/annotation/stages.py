@@ -36,6 +36,7 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
     from udip_gwas.annotation.atlas import atlas_on_grid, harvard_oxford, load_user_atlas, template_on_grid
     from udip_gwas.annotation.perdi import perdi_maps, postprocess
     from udip_gwas.annotation.regions import region_scores
+    from udip_gwas.imaging.basis import basis_beside, read_latent_basis
     from udip_gwas.imaging.checkpoint import load_checkpoint
     from udip_gwas.imaging.extract import dimension_columns
     from udip_gwas.imaging.grid import MNI_1MM_AFFINE
@@ -62,7 +63,7 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
     device = resolve_device(p["device"])
     seed = runinfo.stage_seed(cfg["run"]["seed"], "perdi")
     (out / "maps").mkdir(parents=True, exist_ok=True)
-    scores, used = [], {}
+    scores, used, rotated = [], {}, {}
     for modality in modalities:
         model, payload = load_checkpoint(p["checkpoints"][modality], device=device)
         affine = np.asarray(payload.get("grid_affine", MNI_1MM_AFFINE))
@@ -76,18 +77,25 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
         if not dims:
             log.info("perdi %s: no dimension to map", modality)
             continue
+        basis_path = p["latent_basis"].get(modality) or basis_beside(p["udips"][modality], modality)
+        basis = read_latent_basis(basis_path, modality, cols) if basis_path else None
+        rotated[modality] = None if basis is None else str(basis_path)
+        if basis is not None:
+            log.info("perdi %s: the UDIPs are rotated latents; perturbing along the axes in %s", modality, basis_path)
         rng = np.random.default_rng(seed)
         table = table.dropna(subset=cols)
         n = min(p["n_subjects"], len(table))
         chosen = table.iloc[np.sort(rng.choice(len(table), size=n, replace=False))]
+        latents = chosen[cols].to_numpy() if basis is None else basis.unrotate(chosen[cols].to_numpy())
         used[modality] = chosen["IID"].tolist()
         mask = template_on_grid(shape, affine) > 0
         voxel_mm = float(np.sqrt((affine[:3, :3] ** 2).sum(0)).mean())
         sigma = p["sigma_mm"] / voxel_mm
         grid_atlas = atlas_on_grid(atlas, shape, affine)
         for sign, suffix in ((1.0, ""), (-1.0, "_neg")) if p["negative"] else ((1.0, ""),):
-            t = perdi_maps(model, chosen[cols].to_numpy(), dimensions=dims, k=sign * p["k"], batch_size=p["batch_size"],
+            t = perdi_maps(model, latents, dimensions=dims, k=sign * p["k"], batch_size=p["batch_size"],
                            dims_per_pass=p["dims_per_pass"], device=device,
+                           axes=None if basis is None else basis.axes,
                            progress=(lambda d, tot, m=modality: progress(f"perdi {m}{suffix}", d, tot))
                            if progress else None)
             maps = {}
@@ -105,6 +113,7 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
         out / "subjects.tsv", sep="\t", index=False)
     (out / "summary.json").write_text(json.dumps({"modalities": modalities, "k": p["k"], "negative": p["negative"],
                                                   "n_subjects": {m: len(v) for m, v in used.items()},
+                                                  "latent_basis": rotated,
                                                   "n_maps": int(table["dimension"].nunique()) if len(table) else 0,
                                                   "seed": seed}, indent=2) + "\n")
     return {"region_scores": str(out / "region_scores.tsv"), "maps": str(out / "maps")}

@@ -3,7 +3,8 @@
 ``train`` writes ``OUT/<modality>/{best,last}.pt, history.csv, loss_curve.png, split.tsv``.
 ``extract`` writes ``OUT/<cohort>/udips_<modality>.{tsv,parquet}, qc_<modality>.tsv,
 correlation_<modality>.png`` for the discovery cohort (``extract.images``) and, when given, the
-replication cohort (``extract.replication_images``).
+replication cohort (``extract.replication_images``); with ``extract.rotation = "pca"`` also
+``latent_basis_<modality>.tsv, latent_variance_<modality>.tsv`` (see :mod:`udip_gwas.imaging.basis`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from udip_gwas import runinfo
 from udip_gwas.exceptions import ConfigError, NoSubjectsLeftError
+from udip_gwas.imaging.basis import LatentBasis, fit_latent_basis, read_latent_basis
 from udip_gwas.imaging.checkpoint import load_checkpoint
 from udip_gwas.imaging.dataset import Grid, prepare_images, read_image_table
 from udip_gwas.imaging.extract import extract_udips, write_udips
@@ -94,7 +96,11 @@ def run_extract(cfg: dict, out: Path, *, progress: Progress | None = None) -> di
     cohorts = {"discovery": e["images"]}
     if e["replication_images"]:
         cohorts["replication"] = e["replication_images"]
+    unknown = sorted(set(e["rotation_basis"]) - set(modalities))
+    if unknown:
+        raise ConfigError(f"extract: 'extract.rotation_basis' names modality {unknown} that is not extracted")
     outputs: dict = {}
+    bases: dict[str, LatentBasis] = {}
     for cohort, source in cohorts.items():
         table = read_image_table(source, modalities)
         excluded_all = []
@@ -115,6 +121,31 @@ def run_extract(cfg: dict, out: Path, *, progress: Progress | None = None) -> di
                 model, usable, modality=modality, batch_size=e["batch_size"], device=device,
                 num_workers=e["num_workers"], reconstruction_qc=e["reconstruction_qc"],
                 progress=(lambda d, n, m=modality: progress(f"{cohort} {m}: encoding", d, n)) if progress else None)
-            outputs[cohort][modality] = write_udips(udips, qc, out / cohort, modality)
+            udips, basis_files = _rotate(e, udips, modality, cohort, bases, out / cohort)
+            outputs[cohort][modality] = {**write_udips(udips, qc, out / cohort, modality), **basis_files}
             log.info("extract %s %s: %d subjects x %d dimensions", cohort, modality, len(udips), model.latent_dim)
     return outputs
+
+
+def _rotate(e: dict, udips: pd.DataFrame, modality: str, cohort: str, bases: dict, folder: Path
+            ) -> tuple[pd.DataFrame, dict]:
+    """Apply ``extract.rotation``: the first cohort (discovery) fits the basis, or it is read from
+    ``extract.rotation_basis``; later cohorts reuse it, so replication UDIPs share the discovery axes."""
+    for stale in (folder / f"latent_basis_{modality}.tsv", folder / f"latent_variance_{modality}.tsv"):
+        stale.unlink(missing_ok=True)  # a raw table must not sit beside an earlier run's basis
+    if e["rotation"] == "none":
+        return udips, {}
+    cols = [c for c in udips.columns if c != "IID"]
+    if modality not in bases:
+        if modality in e["rotation_basis"]:
+            bases[modality] = read_latent_basis(e["rotation_basis"][modality], modality, cols)
+            log.info("extract %s: latent basis read from %s", modality, e["rotation_basis"][modality])
+        else:
+            bases[modality] = fit_latent_basis(udips[cols].to_numpy())
+            frac = bases[modality].variance / bases[modality].variance.sum()
+            log.info("extract %s: latent principal axes fitted on the %s cohort (%d subjects); variance share of "
+                     "the first five: %s", modality, cohort, len(udips), ", ".join(f"{f:.3f}" for f in frac[:5]))
+    basis = bases[modality]
+    rotated = udips.copy()
+    rotated[cols] = basis.rotate(udips[cols].to_numpy())
+    return rotated, basis.write(folder, modality, cols)
