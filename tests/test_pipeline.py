@@ -34,6 +34,7 @@ batch_size = 4
 num_workers = 0
 [extract]
 num_workers = 1
+rotation = "pca"
 [gwas]
 categorical_covariates = ["site"]
 per_dimension_tsv = "all"
@@ -75,6 +76,12 @@ def test_run__killed_mid_gwas_resumes_and_matches_a_clean_gwas(tmp_path):
         assert f"stage {stage}: up to date" in log
     for stage in ("gwas", "loci", "perdi", "report"):
         assert (out / stage / ".done.json").exists()
+    # rotated UDIPs: PerDI found the basis beside the discovery table and perturbed along its axes
+    import json
+
+    bases = json.loads((out / "perdi" / "summary.json").read_text())["latent_basis"]
+    assert set(bases) == {"T1", "T2"}
+    assert all(Path(b) == out / "extract" / "discovery" / f"latent_basis_{m}.tsv" for m, b in bases.items())
     # the resumed GWAS equals a clean run of the gwas stage alone on the same inputs
     clean = _cli("gwas", "--config", str(out / "provenance" / "gwas.config.toml"), "--out", str(tmp_path / "clean"))
     log2, _ = clean.communicate(timeout=600)
