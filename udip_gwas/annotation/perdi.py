@@ -82,7 +82,7 @@ def perdi_maps(
     Parameters
     ----------
     latents
-        (N, latent_dim) UDIPs of the subjects.
+        (N, latent_dim) latent values of the subjects (the UDIPs, unless they are rotated: see ``axes``).
     dimensions
         0-based dimensions to perturb (default all).
     axes

@@ -26,8 +26,6 @@ import pandas as pd
 
 from udip_gwas.exceptions import InputError
 
-ROTATIONS = ("none", "pca")
-
 
 @dataclass(frozen=True)
 class LatentBasis:
@@ -55,7 +53,8 @@ class LatentBasis:
         basis = pd.DataFrame(self.axes, columns=columns)
         basis.insert(0, "mean", self.mean)
         basis.insert(0, "latent", [f"z_{i + 1:0{width}d}" for i in range(self.latent_dim)])
-        paths = {"basis": folder / f"latent_basis_{modality}.tsv", "variance": folder / f"latent_variance_{modality}.tsv"}
+        paths = {"basis": folder / f"latent_basis_{modality}.tsv",
+                 "variance": folder / f"latent_variance_{modality}.tsv"}
         basis.to_csv(paths["basis"], sep="\t", index=False, float_format="%.10g")
         frac = self.variance / self.variance.sum() if self.variance.sum() > 0 else np.zeros_like(self.variance)
         pd.DataFrame({"dimension": columns, "variance": self.variance, "variance_fraction": frac,
