@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from udip_gwas import config
-from udip_gwas.exceptions import NoSubjectsLeftError
+from udip_gwas.exceptions import ConfigError, NoSubjectsLeftError
 from udip_gwas.imaging.dataset import read_image_table
 from udip_gwas.imaging.stages import run_extract, run_train
 
@@ -254,5 +254,14 @@ def test_extract__pca_rotation_fitted_on_discovery_and_reused_for_replication(tr
     again = run_extract(again_cfg, tmp_path / "again")
     np.testing.assert_allclose(pd.read_csv(again["replication"]["T1"]["udips"], sep="\t")[cols].to_numpy(),
                                u["replication"][cols].to_numpy(), atol=1e-4 * np.abs(expected).max())
+    # the basis may be the output folder's own file (a rerun in place)
+    inplace_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
+        **common, "rotation": "pca", "rotation_basis": {"T1": rot["discovery"]["T1"]["basis"]}}})
+    inplace = run_extract(inplace_cfg, tmp_path / "rot")
+    np.testing.assert_allclose(pd.read_csv(inplace["replication"]["T1"]["udips"], sep="\t")[cols].to_numpy(),
+                               u["replication"][cols].to_numpy(), atol=1e-4 * np.abs(expected).max())
     run_extract(raw_cfg, tmp_path / "rot")
     assert not (tmp_path / "rot" / "discovery" / "latent_basis_T1.tsv").exists()
+    with pytest.raises(ConfigError, match="rotation_basis"):
+        run_extract(config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
+            **common, "rotation_basis": {"T1": rot["discovery"]["T1"]["basis"]}}}), tmp_path / "bad")

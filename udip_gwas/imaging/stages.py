@@ -97,6 +97,9 @@ def run_extract(cfg: dict, out: Path, *, progress: Progress | None = None) -> di
     if e["replication_images"]:
         cohorts["replication"] = e["replication_images"]
     unknown = sorted(set(e["rotation_basis"]) - set(modalities))
+    if e["rotation_basis"] and e["rotation"] != "pca":
+        raise ConfigError("extract: 'extract.rotation_basis' is set but 'extract.rotation' is "
+                          f"{e['rotation']!r}; set rotation = \"pca\" to use it")
     if unknown:
         raise ConfigError(f"extract: 'extract.rotation_basis' names modality {unknown} that is not extracted")
     outputs: dict = {}
@@ -131,12 +134,12 @@ def _rotate(e: dict, udips: pd.DataFrame, modality: str, cohort: str, bases: dic
             ) -> tuple[pd.DataFrame, dict]:
     """Apply ``extract.rotation``: the first cohort (discovery) fits the basis, or it is read from
     ``extract.rotation_basis``; later cohorts reuse it, so replication UDIPs share the discovery axes."""
-    for stale in (folder / f"latent_basis_{modality}.tsv", folder / f"latent_variance_{modality}.tsv"):
-        stale.unlink(missing_ok=True)  # a raw table must not sit beside an earlier run's basis
     if e["rotation"] == "none":
+        for stale in (folder / f"latent_basis_{modality}.tsv", folder / f"latent_variance_{modality}.tsv"):
+            stale.unlink(missing_ok=True)  # a raw table must not sit beside an earlier run's basis
         return udips, {}
     cols = [c for c in udips.columns if c != "IID"]
-    if modality not in bases:
+    if modality not in bases:  # read before writing: the given basis may be this folder's own file
         if modality in e["rotation_basis"]:
             bases[modality] = read_latent_basis(e["rotation_basis"][modality], modality, cols)
             log.info("extract %s: latent basis read from %s", modality, e["rotation_basis"][modality])
