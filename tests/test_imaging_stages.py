@@ -230,10 +230,13 @@ def test_extract__pca_rotation_fitted_on_discovery_and_reused_for_replication(tr
     common = {"images": small_cohort["manifests"]["discovery"],
               "replication_images": small_cohort["manifests"]["replication"],
               "checkpoints": {"T1": result["checkpoints"]["T1"]}, "num_workers": 1, "reconstruction_qc": False}
-    raw_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": common})
-    raw = run_extract(raw_cfg, tmp_path / "raw")
-    rot_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {**common, "rotation": "pca"}})
-    rot = run_extract(rot_cfg, tmp_path / "rot")
+
+    def extract(folder, **extra):
+        return run_extract(config.load(None, {"run": {"out": str(tmp_path)}, "extract": {**common, **extra}}),
+                           tmp_path / folder)
+
+    raw = extract("raw")
+    rot = extract("rot", rotation="pca")
     cols = [f"T1_{i:03d}" for i in range(1, 9)]
     # the parquet copies keep full precision (the TSV has 6 significant digits)
     z = {c: pd.read_parquet(raw[c]["T1"]["udips"].replace(".tsv", ".parquet")) for c in ("discovery", "replication")}
@@ -248,20 +251,14 @@ def test_extract__pca_rotation_fitted_on_discovery_and_reused_for_replication(tr
     expected = (z["replication"][cols].to_numpy() - zd.mean(0)) @ basis.axes
     assert (u["replication"]["IID"] == z["replication"]["IID"]).all()
     np.testing.assert_allclose(u["replication"][cols].to_numpy(), expected, atol=1e-4 * np.abs(expected).max())
-    # a second run given that basis reproduces the tables; a raw rerun removes the basis files
-    again_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
-        **common, "rotation": "pca", "rotation_basis": {"T1": rot["discovery"]["T1"]["basis"]}}})
-    again = run_extract(again_cfg, tmp_path / "again")
-    np.testing.assert_allclose(pd.read_csv(again["replication"]["T1"]["udips"], sep="\t")[cols].to_numpy(),
-                               u["replication"][cols].to_numpy(), atol=1e-4 * np.abs(expected).max())
-    # the basis may be the output folder's own file (a rerun in place)
-    inplace_cfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
-        **common, "rotation": "pca", "rotation_basis": {"T1": rot["discovery"]["T1"]["basis"]}}})
-    inplace = run_extract(inplace_cfg, tmp_path / "rot")
-    np.testing.assert_allclose(pd.read_csv(inplace["replication"]["T1"]["udips"], sep="\t")[cols].to_numpy(),
-                               u["replication"][cols].to_numpy(), atol=1e-4 * np.abs(expected).max())
-    run_extract(raw_cfg, tmp_path / "rot")
+    # a second run given that basis reproduces the tables, also when the basis is the output folder's own
+    # file (a rerun in place); a raw rerun removes the basis files
+    given = {"T1": rot["discovery"]["T1"]["basis"]}
+    for folder in ("again", "rot"):
+        again = extract(folder, rotation="pca", rotation_basis=given)
+        np.testing.assert_allclose(pd.read_csv(again["replication"]["T1"]["udips"], sep="\t")[cols].to_numpy(),
+                                   u["replication"][cols].to_numpy(), atol=1e-4 * np.abs(expected).max())
+    extract("rot")
     assert not (tmp_path / "rot" / "discovery" / "latent_basis_T1.tsv").exists()
     with pytest.raises(ConfigError, match="rotation_basis"):
-        run_extract(config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
-            **common, "rotation_basis": {"T1": rot["discovery"]["T1"]["basis"]}}}), tmp_path / "bad")
+        extract("bad", rotation_basis=given)

@@ -27,6 +27,12 @@ import pandas as pd
 from udip_gwas.exceptions import InputError
 
 
+def basis_files(folder: str | Path, modality: str) -> dict[str, Path]:
+    """Where a modality's basis and variance tables live in a folder (the only place their names are spelt)."""
+    folder = Path(folder)
+    return {"basis": folder / f"latent_basis_{modality}.tsv", "variance": folder / f"latent_variance_{modality}.tsv"}
+
+
 @dataclass(frozen=True)
 class LatentBasis:
     mean: np.ndarray  #: (L,) mean of the raw latent over the subjects it was fitted on
@@ -53,8 +59,7 @@ class LatentBasis:
         basis = pd.DataFrame(self.axes, columns=columns)
         basis.insert(0, "mean", self.mean)
         basis.insert(0, "latent", [f"z_{i + 1:0{width}d}" for i in range(self.latent_dim)])
-        paths = {"basis": folder / f"latent_basis_{modality}.tsv",
-                 "variance": folder / f"latent_variance_{modality}.tsv"}
+        paths = basis_files(folder, modality)
         basis.to_csv(paths["basis"], sep="\t", index=False, float_format="%.10g")
         frac = self.variance / self.variance.sum() if self.variance.sum() > 0 else np.zeros_like(self.variance)
         pd.DataFrame({"dimension": columns, "variance": self.variance, "variance_fraction": frac,
@@ -100,7 +105,7 @@ def read_latent_basis(path: str | Path, modality: str, columns: list[str]) -> La
     if not np.allclose(axes.T @ axes, np.eye(len(columns)), atol=1e-6):
         raise InputError(f"{path}: the loadings are not orthonormal")
     mean = table["mean"].to_numpy(dtype=np.float64)
-    var_path = path.with_name(path.name.replace("latent_basis_", "latent_variance_"))
+    var_path = basis_files(path.parent, modality)["variance"]
     variance = (pd.read_csv(var_path, sep="\t")["variance"].to_numpy(dtype=np.float64) if var_path.is_file()
                 else np.full(len(columns), np.nan))
     return LatentBasis(mean=mean, axes=axes, variance=variance)
@@ -108,5 +113,5 @@ def read_latent_basis(path: str | Path, modality: str, columns: list[str]) -> La
 
 def basis_beside(udip_table: str | Path, modality: str) -> Path | None:
     """The basis file the extract stage writes next to a rotated UDIP table, if there is one."""
-    p = Path(udip_table).with_name(f"latent_basis_{modality}.tsv")
+    p = basis_files(Path(udip_table).parent, modality)["basis"]
     return p if p.is_file() else None

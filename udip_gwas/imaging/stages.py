@@ -18,7 +18,7 @@ import pandas as pd
 
 from udip_gwas import runinfo
 from udip_gwas.exceptions import ConfigError, NoSubjectsLeftError
-from udip_gwas.imaging.basis import LatentBasis, fit_latent_basis, read_latent_basis
+from udip_gwas.imaging.basis import LatentBasis, basis_files, fit_latent_basis, read_latent_basis
 from udip_gwas.imaging.checkpoint import load_checkpoint
 from udip_gwas.imaging.dataset import Grid, prepare_images, read_image_table
 from udip_gwas.imaging.extract import extract_udips, write_udips
@@ -135,7 +135,7 @@ def _rotate(e: dict, udips: pd.DataFrame, modality: str, cohort: str, bases: dic
     """Apply ``extract.rotation``: the first cohort (discovery) fits the basis, or it is read from
     ``extract.rotation_basis``; later cohorts reuse it, so replication UDIPs share the discovery axes."""
     if e["rotation"] == "none":
-        for stale in (folder / f"latent_basis_{modality}.tsv", folder / f"latent_variance_{modality}.tsv"):
+        for stale in basis_files(folder, modality).values():
             stale.unlink(missing_ok=True)  # a raw table must not sit beside an earlier run's basis
         return udips, {}
     cols = [c for c in udips.columns if c != "IID"]
