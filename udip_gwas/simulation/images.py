@@ -74,6 +74,7 @@ class BrainRenderer:
         atlas = harvard_oxford(1.0)
         self._labels_1mm, self.region_table = atlas.merged()
         self._label_of = {r: int(lab) for r, lab in zip(self.region_table["region"], self.region_table["label"])}
+        self._n_labels = int(self._labels_1mm.max()) + 1
         self._points = grid_points_in_1mm_voxels(self.voxel_mm).astype(np.float32)
         # T1, T2 and the brain mask as channels of one volume: one grid_sample call interpolates all three
         self._channels = torch.from_numpy(np.stack([self._t1, self._t2, self._mask_1mm]).astype(np.float32))[None]
@@ -148,10 +149,9 @@ class BrainRenderer:
         mask = mask > 0.5
         labels = np.rint(sample_volume(self._labels_t, coords, mode="nearest")[0]).astype(self._labels_1mm.dtype)
         out = {}
-        n_labels = int(self._labels_1mm.max()) + 1
         for modality, img in (("T1", t1), ("T2", t2)):
             # every intensity effect of this modality as one factor per atlas label
-            factor = np.ones(n_labels, dtype=np.float32)
+            factor = np.ones(self._n_labels, dtype=np.float32)
             for eff in effects:
                 if eff.kind == "intensity" and eff.modality in (None, modality):
                     factor[self.region_label(eff.region)] *= 1 + eff.amount
