@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 
@@ -212,3 +213,105 @@ def test_gwas__vcf_and_bgen_inputs_give_the_plink_results(gwas_run, tmp_path, fm
     np.testing.assert_allclose(merged["beta"], merged["beta_plink"], rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(merged["neg_log_10_p_value"], merged["neg_log_10_p_value_plink"], rtol=1e-4)
     assert (merged["effect_allele"] == merged["effect_allele_plink"]).all()
+
+
+@pytest.fixture(scope="module")
+def engine_data(hail_session, tmp_path_factory):
+    """A PLINK fileset with missing genotypes and a monomorphic variant, and an analysis set that drops
+    some genotyped subjects and lists the rest in another order than the .fam."""
+    from udip_gwas.simulation.genotypes import simulate_panel, write_plink
+
+    rng = np.random.default_rng(11)
+    d = tmp_path_factory.mktemp("engines")
+    panel = simulate_panel([2], variants_per_chromosome=60, block_size_mean=6, rho=0.8, rng=rng)
+    g = panel.sample(300, rng).astype(np.int8)
+    g[:, 5] = 0  # monomorphic
+    g[rng.random(g.shape) < 0.03] = -1  # 3 % missing calls
+    ids = [f"E{i:04d}" for i in range(300)]
+    write_plink(d / "geno", g, panel.variants, pd.DataFrame({"FID": ids, "IID": ids}))
+    kept = rng.permutation(300)[:260]
+    cov = pd.DataFrame({"FID": [ids[i] for i in kept], "IID": [ids[i] for i in kept],
+                        "age": rng.uniform(40, 80, 260), "site": rng.integers(0, 3, 260)})
+    dosage = np.where(g[kept] < 0, np.nan, g[kept]).astype(float)
+    causal = int(np.nanargmax(np.nanvar(dosage, axis=0)))
+    y = rng.normal(size=(260, 3)) + 0.02 * cov[["age"]].to_numpy() + 0.6 * np.nan_to_num(dosage[:, [causal]])
+    udips = pd.DataFrame(y, columns=["T1_001", "T1_002", "T1_003"])
+    udips.insert(0, "IID", cov["IID"].to_numpy())
+    analysis = build_analysis_set(udips, cov, ids, categorical=["site"], transform="none", source="test")
+    # the analysis table in another order than the genotype file's columns
+    analysis = dataclasses.replace(analysis, table=analysis.table.sample(frac=1.0, random_state=3))
+    return dict(prefix=str(d / "geno"), analysis=analysis, dosage=dosage, y=y, cov=cov, causal=causal)
+
+
+def _hwe_exact_midp(n_aa: int, n_ab: int, n_bb: int) -> float:
+    """Hardy-Weinberg exact test (Wigginton et al. 2005) with the mid-p correction: the probability of the
+    heterozygote counts less likely than the observed one plus half that of the equally likely ones."""
+    from scipy.special import gammaln
+
+    n = n_aa + n_ab + n_bb
+    n_a = 2 * n_aa + n_ab
+    n_b = 2 * n - n_a
+    het = np.arange(n_a % 2, min(n_a, n_b) + 1, 2)
+    hom_a, hom_b = (n_a - het) // 2, (n_b - het) // 2
+    logp = (gammaln(n + 1) - gammaln(hom_a + 1) - gammaln(het + 1) - gammaln(hom_b + 1) + het * np.log(2.0)
+            + gammaln(n_a + 1) + gammaln(n_b + 1) - gammaln(2 * n + 1))
+    prob = np.exp(logp)
+    obs = prob[het == n_ab][0]
+    tie = np.isclose(prob, obs, rtol=1e-9, atol=0)
+    return float(prob[(prob < obs) & ~tie].sum() + 0.5 * prob[tie].sum())
+
+
+@pytest.mark.parametrize("engine", ["blocked", "linear_regression_rows"])
+def test_engines__match_statsmodels_with_mean_imputed_missing_calls(engine_data, engine):
+    """Both association engines against statsmodels OLS, where a missing call is the variant's mean dosage
+    over the analysed subjects; the subjects' order differs from the genotype file's."""
+    from udip_gwas.genetics.association import gwas_all_dimensions, native_blas_available
+    from udip_gwas.genetics.genotypes import import_genotypes
+
+    if engine == "blocked" and not native_blas_available():
+        pytest.skip("Hail's native BLAS does not load here")
+    an = engine_data["analysis"]
+    mt = import_genotypes(engine_data["prefix"])
+    qc = dict(min_maf=0.0, min_mac=0, min_call_rate=0.0, min_info=0.0, hwe_p=0.0)
+    rows = gwas_all_dimensions(mt, an, qc=qc, engine=engine, block_size=16).collect()
+    assert len(rows) == 60
+    cov = engine_data["cov"]
+    design = np.column_stack([np.ones(260), cov["age"], cov["site"] == 1, cov["site"] == 2]).astype(float)
+    checked = 0
+    for j, row in enumerate(rows):
+        x = engine_data["dosage"][:, j].copy()
+        assert row.effect_allele_frequency == pytest.approx(np.nanmean(x) / 2, rel=1e-9, abs=1e-12)
+        counts = [int((x == c).sum()) for c in (0, 1, 2)]
+        assert row.hwe_p == pytest.approx(_hwe_exact_midp(*counts), rel=1e-6, abs=1e-300)
+        if j == 5:
+            if engine == "blocked":  # no variation: no statistics rather than numerical noise
+                assert row.beta is None and row.neg_log_10_p_value is None
+            continue
+        x[np.isnan(x)] = np.nanmean(x)
+        for d in range(3):
+            fit = sm.OLS(engine_data["y"][:, d], np.column_stack([design, x])).fit()
+            assert row.beta[d] == pytest.approx(fit.params[-1], rel=1e-7, abs=1e-10)
+            assert row.standard_error[d] == pytest.approx(fit.bse[-1], rel=1e-7)
+            assert row.t_stat[d] == pytest.approx(fit.tvalues[-1], rel=1e-7, abs=1e-9)
+            assert row.p_value[d] == pytest.approx(fit.pvalues[-1], rel=1e-6)
+            assert row.neg_log_10_p_value[d] == pytest.approx(-np.log10(fit.pvalues[-1]), rel=1e-7, abs=1e-9)
+            checked += 1
+        assert row.n == 260
+    assert checked == 59 * 3
+    assert rows[engine_data["causal"]].neg_log_10_p_value[0] > 6  # a real signal is among the checked ones
+
+
+def test_engines__collinear_covariates_named(engine_data):
+    from udip_gwas.exceptions import InputError
+    from udip_gwas.genetics.association import gwas_all_dimensions, native_blas_available
+    from udip_gwas.genetics.genotypes import import_genotypes
+
+    if not native_blas_available():
+        pytest.skip("Hail's native BLAS does not load here")
+    an = engine_data["analysis"]
+    table = an.table.assign(age_months=an.table["age"] * 12)
+    bad = type(an)(table=table, phenotypes=an.phenotypes, covariates=[*an.covariates, "age_months"],
+                   excluded=an.excluded, counts=an.counts)
+    qc = dict(min_maf=0.0, min_mac=0, min_call_rate=0.0, min_info=0.0, hwe_p=0.0)
+    with pytest.raises(InputError, match="age_months"):
+        gwas_all_dimensions(import_genotypes(engine_data["prefix"]), bad, qc=qc, engine="blocked")

@@ -129,8 +129,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_call_rate": Key(float, 0.95, "minimum call rate"),
         "min_info": Key(float, 0.0, "minimum INFO score (BGEN/VCF with INFO), 0 to skip"),
         "hwe_p": Key(float, 1e-10, "Hardy-Weinberg exact-test p below which a variant is removed, 0 to skip"),
-        "block_size": Key(int, 64, "variants per block in Hail's linear_regression_rows (one matrix product "
-                                   "per block)"),
+        "engine": Key(str, "auto", "association engine: blocked (residualised phenotypes, one native-BLAS "
+                                   "matrix product per block of variants), linear_regression_rows (Hail's "
+                                   "method), or auto (blocked where Hail's native BLAS loads)",
+                      choices=("auto", "blocked", "linear_regression_rows")),
+        "block_size": Key(int, 128, "variants per matrix product in the association"),
         "n_partitions": Key(int, 0, "genotype import partitions (0: Hail's choice by file size, at least two "
                                     "per Spark core)"),
         "per_dimension_tsv": Key(str, "all", "GWAS-SSF TSV per dimension: all, significant (a variant at p < 5e-8) "

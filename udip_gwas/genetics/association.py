@@ -1,14 +1,33 @@
 """One linear-regression GWAS per UDIP dimension, every dimension in one pass over the genotypes.
 
-For each variant and dimension d: ``udip_d ~ 1 + covariates + dosage`` by least squares (Hail's
-``linear_regression_rows`` with the phenotype list ``y=[...]``: the UDIPs of one subject come from the
-same images, so all dimensions share their missingness and one pass reads the genotypes once).
-``-log10 p`` is computed from the t statistic in log space, so it stays finite where ``p`` underflows.
+For each variant and dimension d: ``udip_d ~ 1 + covariates + dosage`` by least squares; a missing dosage
+is replaced by the variant's mean dosage over the analysed samples (as Hail's ``linear_regression_rows``
+does). The UDIPs of one subject come from the same images, so all dimensions share their samples, and one
+pass over the genotypes serves every dimension.
+
+Two engines give the same statistics:
+
+``blocked`` (default where Hail's native BLAS loads)
+    The covariates are projected out once on the driver (Frisch-Waugh-Lovell): with ``Q`` an orthonormal
+    basis of ``[1, covariates]`` and ``R = Y - Q Q'Y`` the residualised phenotypes (samples x dimensions),
+    each variant needs only ``x'R`` (one row of a matrix product), ``x'Q`` and ``x'x``:
+    ``beta = x'R / x_r'x_r`` with ``x_r'x_r = x'x - |Q'x|^2``,
+    ``se = sqrt((R'R / x_r'x_r - beta^2) / dof)``, ``dof = n - covariates - 2``.
+    The genotypes stream through Hail in blocks of ``block_size`` variants per Spark partition, and each
+    block is one matrix product ``X_block @ [R, Q]`` in Hail's native BLAS (OpenBLAS where installed).
+``linear_regression_rows``
+    Hail's own method with the phenotype list ``y=[...]``. Its Scala code multiplies with a pure-Java BLAS
+    on machines where the netlib JNI library does not load (Debian 12 and current Ubuntu: it needs
+    ``libgfortran.so.3``), which makes it about twice as slow on 128 dimensions.
+
+``-log10 p`` is computed from the t statistic in log space, so it stays finite where ``p`` underflows;
+``p = 10^-(-log10 p)``.
 
 Output Hail Table (``gwas.ht``), keyed by ``locus, alleles``; array fields are indexed like the global
 ``dimensions``: ``rsid, variant_id, n, effect_allele_frequency, call_rate, mac, info, hwe_p, qc_fail,
 beta[], standard_error[], t_stat[], p_value[], neg_log_10_p_value[]``; globals ``dimensions,
-covariates, n_samples, dof``.
+covariates, n_samples, dof, engine``. A variant without variation after the covariates are projected out
+(monomorphic, or all genotypes missing) has missing statistics.
 """
 
 from __future__ import annotations
@@ -17,10 +36,14 @@ import logging
 
 import numpy as np
 
+from udip_gwas.exceptions import InputError
 from udip_gwas.genetics.genotypes import QC_FIELDS, annotate_variant_qc
 from udip_gwas.genetics.phenotypes import AnalysisSet
 
 log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "blocked", "linear_regression_rows")
+_STAT_FIELDS = ("beta", "standard_error", "t_stat", "p_value", "neg_log_10_p_value")
 
 
 def neg_log10_p_expr(t, dof):
@@ -30,7 +53,29 @@ def neg_log10_p_expr(t, dof):
     return -(hl.log(2.0) + hl.pT(-hl.abs(t), dof, lower_tail=True, log_p=True)) / hl.log(10.0)
 
 
-def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int = 64):
+def native_blas_available() -> bool:
+    """Whether Hail's ndarray matrix product (native BLAS through JNA) works in this Hail session."""
+    import hail as hl
+
+    try:
+        value = hl.eval(hl.nd.array([[1.0, 2.0]]) @ hl.nd.array([[3.0], [4.0]]))
+    except Exception as err:  # the JVM reports a missing libblas as a FatalError/UnsatisfiedLinkError
+        log.warning("Hail's native BLAS did not load (%s); install OpenBLAS (Debian: libopenblas0) for the "
+                    "blocked association engine", str(err).splitlines()[0][:200])
+        return False
+    return float(value[0, 0]) == 11.0
+
+
+def resolve_engine(engine: str) -> str:
+    """``auto`` becomes ``blocked`` when Hail's native BLAS loads, else ``linear_regression_rows``."""
+    if engine not in ENGINES:
+        raise InputError(f"gwas.engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        return "blocked" if native_blas_available() else "linear_regression_rows"
+    return engine
+
+
+def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int = 128, engine: str = "auto"):
     """Run the association of every phenotype in ``analysis`` on the MatrixTable ``mt``.
 
     Parameters
@@ -41,6 +86,10 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
         The joined samples (:func:`udip_gwas.genetics.phenotypes.build_analysis_set`).
     qc
         Keyword arguments of :func:`udip_gwas.genetics.genotypes.annotate_variant_qc`.
+    block_size
+        Variants per matrix product.
+    engine
+        ``auto``, ``blocked`` or ``linear_regression_rows`` (module docstring).
 
     Returns
     -------
@@ -49,25 +98,113 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
     """
     import hail as hl
 
+    engine = resolve_engine(engine)
+    ids = analysis.table["IID"].astype(str)
+    # choose_cols by column index rather than a filter_cols condition, which Hail evaluates per entry
+    keep = set(ids)
+    columns = [str(s) for s in mt.s.collect()]
+    chosen = [i for i, s in enumerate(columns) if s in keep]
+    mt = mt.choose_cols(chosen)
+    mt = annotate_variant_qc(mt, **qc)
+    n, k = len(analysis.table), len(analysis.covariates) + 1
+    dof = n - k - 1
+    if engine == "blocked":
+        res = _blocked(mt, analysis, [columns[i] for i in chosen], block_size=block_size, dof=dof)
+    else:
+        res = _hail_lrr(mt, analysis, block_size=block_size)
+        res = res.annotate(neg_log_10_p_value=res.t_stat.map(lambda t: neg_log10_p_expr(t, dof)))
+        res = res.annotate(p_value=res.neg_log_10_p_value.map(_p_from_nlp))
+    res = res.select("rsid", "variant_id", "n", *QC_FIELDS, *_STAT_FIELDS)
+    return res.select_globals(dimensions=list(analysis.phenotypes), covariates=list(analysis.covariates),
+                              n_samples=n, dof=dof, engine=engine)
+
+
+def _hail_lrr(mt, analysis: AnalysisSet, *, block_size: int):
+    """Hail's ``linear_regression_rows`` over the already filtered MatrixTable."""
+    import hail as hl
+
     # the phenotypes and covariates travel as one ndarray literal plus a sample -> row lookup:
     # hl.Table.from_pandas converts value by value in Python (28 s for 5,000 x 135 values)
     columns = [*analysis.phenotypes, *analysis.covariates]
     values = hl.nd.array(analysis.table[columns].to_numpy(dtype=np.float64))
     row_of = hl.literal({s: i for i, s in enumerate(analysis.table["IID"].astype(str))},
                         dtype=hl.tdict(hl.tstr, hl.tint32))
-    mt = mt.annotate_cols(_sample_index=row_of.get(mt.s))
-    mt = mt.filter_cols(hl.is_defined(mt._sample_index))
-    mt = mt.annotate_cols(_values=values[mt._sample_index, :])
-    mt = annotate_variant_qc(mt, **qc)
-    ys = [mt._values[j] for j in range(len(analysis.phenotypes))]
-    covs = [1.0] + [mt._values[len(analysis.phenotypes) + j] for j in range(len(analysis.covariates))]
+    mt = mt.annotate_cols(_values=values[row_of[mt.s], :])
+    p = len(analysis.phenotypes)
+    ys = [mt._values[j] for j in range(p)]
+    covs = [1.0] + [mt._values[p + j] for j in range(len(analysis.covariates))]
     res = hl.linear_regression_rows(y=ys, x=mt.dosage, covariates=covs, block_size=block_size,
                                     pass_through=["rsid", "variant_id", *QC_FIELDS])
-    dof = len(analysis.table) - len(covs) - 1
-    res = res.annotate(neg_log_10_p_value=res.t_stat.map(lambda t: neg_log10_p_expr(t, dof)))
-    res = res.drop("y_transpose_x", "sum_x")
-    return res.annotate_globals(dimensions=list(analysis.phenotypes), covariates=list(analysis.covariates),
-                                n_samples=len(analysis.table), dof=dof)
+    return res.drop("y_transpose_x", "sum_x", "p_value")
+
+
+def _blocked(mt, analysis: AnalysisSet, order: list[str], *, block_size: int, dof: int):
+    """The blocked engine (module docstring): residualised phenotypes, one matrix product per block.
+
+    ``order``: the sample ids of ``mt``'s columns, in order (entries are localised in it).
+    """
+    import hail as hl
+
+    table = analysis.table.assign(IID=analysis.table["IID"].astype(str)).set_index("IID").loc[order]
+    y = table[analysis.phenotypes].to_numpy(dtype=np.float64)
+    design = np.column_stack([np.ones(len(table)), table[analysis.covariates].to_numpy(dtype=np.float64)])
+    q, r = np.linalg.qr(design)
+    diag = np.abs(np.diag(r))
+    if diag.min() <= 1e-10 * diag.max():
+        raise InputError("gwas: the covariates are collinear (with each other or the intercept): "
+                         + ", ".join(analysis.covariates) + "; drop the redundant column(s)")
+    resid = y - q @ (q.T @ y)
+    yy = (resid ** 2).sum(axis=0)
+    n_dims = y.shape[1]
+    ht = mt.select_entries("dosage")._localize_entries("_entries", "_cols")
+    ht = ht.select_globals(_rq=hl.nd.array(np.hstack([resid, q])), _yy=hl.nd.array(yy))
+    # a missing dosage becomes the variant's mean dosage (twice the allele frequency from the QC pass)
+    ht = ht.annotate(_x=hl.rbind(2.0 * ht.effect_allele_frequency,
+                                 lambda mean: ht._entries.map(lambda e: hl.or_else(e.dosage, mean))))
+    ht = ht.drop("_entries")
+
+    # Hail groups rows within partitions (keyed by each group's first row), then each group is one row of
+    # a table map (per-row memory is freed row by row), exploded back into variants in the same order
+    grouped = ht._group_within_partitions("_rows", block_size)
+    rows = grouped._rows
+    x = hl.nd.array(rows.map(lambda row: row._x))              # variants x samples
+    grouped = grouped.annotate(_prod=x @ grouped._rq, _xx=(x * x).sum(1))   # [x'R, x'Q] and x'x per variant
+    # each step is its own field: an ndarray expression used inside the per-variant loops below would
+    # otherwise be recomputed for every element
+    xq = grouped._prod[:, n_dims:]
+    grouped = grouped.annotate(_xrxr=grouped._xx - (xq * xq).sum(1))
+    grouped = grouped.annotate(_beta=grouped._prod[:, :n_dims] / grouped._xrxr.reshape((-1, 1)))
+    var = (grouped._yy.reshape((1, -1)) / grouped._xrxr.reshape((-1, 1)) - grouped._beta * grouped._beta) / dof
+    grouped = grouped.annotate(_se=var.map(lambda v: hl.sqrt(v)))
+    grouped = grouped.annotate(_t=grouped._beta / grouped._se)
+    grouped = grouped.annotate(_nlp=grouped._t.map(lambda t: neg_log10_p_expr(t, dof)))
+    grouped = grouped.annotate(_p=grouped._nlp.map(_p_from_nlp))
+    rows, xx, xrxr = grouped._rows, grouped._xx, grouped._xrxr
+
+    def one(i):
+        ok = xrxr[i] > 1e-9 * xx[i]
+        stats = {name: hl.or_missing(ok, _row_of(m, i, n_dims))
+                 for name, m in (("beta", grouped._beta), ("standard_error", grouped._se), ("t_stat", grouped._t),
+                                 ("neg_log_10_p_value", grouped._nlp), ("p_value", grouped._p))}
+        return rows[i].drop("_x").annotate(n=hl.int32(len(order)), **stats)
+
+    grouped = grouped.select(_out=hl.range(hl.len(rows)).map(one))
+    # back to one row per variant, in the genotypes' order, keeping the partitions (an unkeyed explode
+    # followed by a re-key would end in one partition)
+    return grouped._map_partitions(lambda part: part.flatmap(lambda g: g._out._to_stream()))
+
+def _p_from_nlp(nlp):
+    """``p`` from ``-log10 p`` (0 where it underflows a double; the files then write it from -log10 p)."""
+    import hail as hl
+
+    return hl.exp(-nlp * np.log(10.0))
+
+
+def _row_of(matrix, i, n_cols):
+    """Row ``i`` of a 2-d Hail ndarray as an array."""
+    import hail as hl
+
+    return hl.range(n_cols).map(lambda j: matrix[i, j])
 
 
 def lambda_gc(ht):

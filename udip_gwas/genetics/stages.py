@@ -74,7 +74,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
              len(analysis.phenotypes), ", ".join(analysis.covariates) or "none")
     qc = dict(min_maf=g["min_maf"], min_mac=g["min_mac"], min_call_rate=g["min_call_rate"], min_info=g["min_info"],
               hwe_p=g["hwe_p"])
-    ht = gwas_all_dimensions(mt, analysis, qc=qc, block_size=g["block_size"])
+    ht = gwas_all_dimensions(mt, analysis, qc=qc, block_size=g["block_size"], engine=g["engine"])
     ht_path = out / "gwas.ht"
     tmp_path = out / "gwas.ht.partial"
     ht.write(str(tmp_path), overwrite=True)
@@ -92,7 +92,8 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     log.info("lambda GC: median %.3f (range %.3f-%.3f)", np.nanmedian(lambdas), np.nanmin(lambdas),
              np.nanmax(lambdas))
     meta = dict(n_samples=len(analysis.table), genome_assembly=g["reference_genome"],
-                covariates=analysis.covariates, transform=g["transform"])
+                covariates=analysis.covariates, transform=g["transform"],
+                software_note=f", engine {hl.eval(ht.engine)}")
     write_combined_tsv(ht, out / "combined.tsv.gz", meta=meta)
     mode = g["per_dimension_tsv"]
     dims = list(analysis.phenotypes)
@@ -106,7 +107,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
         "cohort": cohort, "genotypes": genotypes, "phenotypes": phenotypes, "covariates_file": covariates,
         "sample_counts": analysis.counts, "n_excluded": len(analysis.excluded), "variant_qc": qc_counts,
         "dimensions": analysis.phenotypes, "covariates": analysis.covariates, "transform": g["transform"],
-        "dof": int(hl.eval(ht.dof)), "lambda_gc_median": float(np.nanmedian(lambdas)),
+        "dof": int(hl.eval(ht.dof)), "engine": hl.eval(ht.engine), "lambda_gc_median": float(np.nanmedian(lambdas)),
         "seconds_association": round(t_assoc, 1), "seconds_total": round(time.time() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
