@@ -6,8 +6,9 @@ DEMO_OUT ?= udip_demo
 
 .PHONY: install demo test clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt scripts/ensure_java.sh
+$(BIN)/.installed: pyproject.toml constraints.txt scripts/ensure_java.sh scripts/ensure_blas.sh
 	bash scripts/ensure_java.sh
+	bash scripts/ensure_blas.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
