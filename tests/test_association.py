@@ -301,17 +301,16 @@ def test_engines__match_statsmodels_with_mean_imputed_missing_calls(engine_data,
     assert rows[engine_data["causal"]].neg_log_10_p_value[0] > 6  # a real signal is among the checked ones
 
 
-def test_engines__collinear_covariates_named(engine_data):
+@pytest.mark.parametrize("engine", ["blocked", "linear_regression_rows"])
+def test_engines__collinear_covariates_named(engine_data, engine):
     from udip_gwas.exceptions import InputError
-    from udip_gwas.genetics.association import gwas_all_dimensions, native_blas_available
+    from udip_gwas.genetics.association import gwas_all_dimensions
     from udip_gwas.genetics.genotypes import import_genotypes
 
-    if not native_blas_available():
-        pytest.skip("Hail's native BLAS does not load here")
     an = engine_data["analysis"]
     table = an.table.assign(age_months=an.table["age"] * 12)
     bad = type(an)(table=table, phenotypes=an.phenotypes, covariates=[*an.covariates, "age_months"],
                    excluded=an.excluded, counts=an.counts)
     qc = dict(min_maf=0.0, min_mac=0, min_call_rate=0.0, min_info=0.0, hwe_p=0.0)
     with pytest.raises(InputError, match="age_months"):
-        gwas_all_dimensions(import_genotypes(engine_data["prefix"]), bad, qc=qc, engine="blocked")
+        gwas_all_dimensions(import_genotypes(engine_data["prefix"]), bad, qc=qc, engine=engine)

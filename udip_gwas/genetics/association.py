@@ -18,7 +18,8 @@ Two engines give the same statistics:
 ``linear_regression_rows``
     Hail's own method with the phenotype list ``y=[...]``. Its Scala code multiplies with a pure-Java BLAS
     on machines where the netlib JNI library does not load (Debian 12 and current Ubuntu: it needs
-    ``libgfortran.so.3``), which makes it about twice as slow on 128 dimensions.
+    ``libgfortran.so.3``): 26.0 s against the blocked engine's 21.8 s for the whole association pass on
+    5,000 samples x 50,000 variants x 128 dimensions here (``benchmarks/gwas_bench.py``).
 
 ``-log10 p`` is computed from the t statistic in log space, so it stays finite where ``p`` underflows;
 ``p = 10^-(-log10 p)``.
@@ -108,6 +109,7 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
     mt = annotate_variant_qc(mt, **qc)
     n, k = len(analysis.table), len(analysis.covariates) + 1
     dof = n - k - 1
+    _check_design(analysis)
     if engine == "blocked":
         res = _blocked(mt, analysis, [columns[i] for i in chosen], block_size=block_size, dof=dof)
     else:
@@ -138,6 +140,20 @@ def _hail_lrr(mt, analysis: AnalysisSet, *, block_size: int):
     return res.drop("y_transpose_x", "sum_x", "p_value")
 
 
+def _design(table, covariates: list[str]) -> np.ndarray:
+    """The intercept and the covariate columns of ``table``."""
+    return np.column_stack([np.ones(len(table)), table[covariates].to_numpy(dtype=np.float64)])
+
+
+def _check_design(analysis: AnalysisSet) -> None:
+    """Refuse collinear covariates (either engine would return meaningless statistics)."""
+    _, r = np.linalg.qr(_design(analysis.table, analysis.covariates))
+    diag = np.abs(np.diag(r))
+    if diag.min() <= 1e-10 * diag.max():
+        raise InputError("gwas: the covariates are collinear (with each other or the intercept): "
+                         + ", ".join(analysis.covariates) + "; drop the redundant column(s)")
+
+
 def _blocked(mt, analysis: AnalysisSet, order: list[str], *, block_size: int, dof: int):
     """The blocked engine (module docstring): residualised phenotypes, one matrix product per block.
 
@@ -147,12 +163,7 @@ def _blocked(mt, analysis: AnalysisSet, order: list[str], *, block_size: int, do
 
     table = analysis.table.assign(IID=analysis.table["IID"].astype(str)).set_index("IID").loc[order]
     y = table[analysis.phenotypes].to_numpy(dtype=np.float64)
-    design = np.column_stack([np.ones(len(table)), table[analysis.covariates].to_numpy(dtype=np.float64)])
-    q, r = np.linalg.qr(design)
-    diag = np.abs(np.diag(r))
-    if diag.min() <= 1e-10 * diag.max():
-        raise InputError("gwas: the covariates are collinear (with each other or the intercept): "
-                         + ", ".join(analysis.covariates) + "; drop the redundant column(s)")
+    q, _ = np.linalg.qr(_design(table, analysis.covariates))
     resid = y - q @ (q.T @ y)
     yy = (resid ** 2).sum(axis=0)
     n_dims = y.shape[1]
@@ -163,8 +174,9 @@ def _blocked(mt, analysis: AnalysisSet, order: list[str], *, block_size: int, do
                                  lambda mean: ht._entries.map(lambda e: hl.or_else(e.dosage, mean))))
     ht = ht.drop("_entries")
 
-    # Hail groups rows within partitions (keyed by each group's first row), then each group is one row of
-    # a table map (per-row memory is freed row by row), exploded back into variants in the same order
+    # Hail groups rows within partitions (keyed by each group's first row); each group is one row of a table
+    # map, so its memory is freed group by group (the same work inside one partition-wide stream kept every
+    # block's arrays until the partition ended: 16 GB on 5,000 x 50,000)
     grouped = ht._group_within_partitions("_rows", block_size)
     rows = grouped._rows
     x = hl.nd.array(rows.map(lambda row: row._x))              # variants x samples
@@ -192,6 +204,7 @@ def _blocked(mt, analysis: AnalysisSet, order: list[str], *, block_size: int, do
     # back to one row per variant, in the genotypes' order, keeping the partitions (an unkeyed explode
     # followed by a re-key would end in one partition)
     return grouped._map_partitions(lambda part: part.flatmap(lambda g: g._out._to_stream()))
+
 
 def _p_from_nlp(nlp):
     """``p`` from ``-log10 p`` (0 where it underflows a double; the files then write it from -log10 p)."""
