@@ -314,3 +314,19 @@ def test_engines__collinear_covariates_named(engine_data, engine):
     qc = dict(min_maf=0.0, min_mac=0, min_call_rate=0.0, min_info=0.0, hwe_p=0.0)
     with pytest.raises(InputError, match="age_months"):
         gwas_all_dimensions(import_genotypes(engine_data["prefix"]), bad, qc=qc, engine=engine)
+
+
+def test_engine__without_blas_auto_falls_back_and_blocked_is_refused(hail_session, monkeypatch):
+    """No libblas: 'auto' resolves to Hail's method before Hail is asked to load one (that load would
+    block the session), and an explicit 'blocked' is a clear error."""
+    import ctypes.util
+
+    from udip_gwas.exceptions import InputError
+    from udip_gwas.genetics import association
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert association.resolve_engine("auto") == "linear_regression_rows"
+    with pytest.raises(InputError, match="libblas"):
+        association.resolve_engine("blocked")
+    with pytest.raises(InputError, match="not one of"):
+        association.resolve_engine("fast")

@@ -55,9 +55,25 @@ def neg_log10_p_expr(t, dof):
 
 
 def native_blas_available() -> bool:
-    """Whether Hail's ndarray matrix product (native BLAS through JNA) works in this Hail session."""
+    """Whether Hail's ndarray matrix product (native BLAS through JNA) works in this Hail session.
+
+    The shared library is looked for and loaded from Python first: without one, Hail's JNA load fails on a
+    JVM thread and the Python call waits for ever (measured: a 300 s timeout with libblas.so.3 removed).
+    """
+    import ctypes
+    import ctypes.util
+
     import hail as hl
 
+    name = ctypes.util.find_library("blas")
+    try:
+        if name is None:
+            raise OSError("no libblas found by the dynamic linker")
+        ctypes.CDLL(name)
+    except OSError as err:
+        log.warning("no BLAS library (%s); install OpenBLAS (Debian: libopenblas0) for the blocked association "
+                    "engine; using Hail's linear_regression_rows", err)
+        return False
     try:
         value = hl.eval(hl.nd.array([[1.0, 2.0]]) @ hl.nd.array([[3.0], [4.0]]))
     except Exception as err:  # the JVM reports a missing libblas as a FatalError/UnsatisfiedLinkError
@@ -73,6 +89,9 @@ def resolve_engine(engine: str) -> str:
         raise InputError(f"gwas.engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if engine == "auto":
         return "blocked" if native_blas_available() else "linear_regression_rows"
+    if engine == "blocked" and not native_blas_available():
+        raise InputError("gwas.engine = 'blocked' needs a BLAS library Hail can load (libblas.so.3; Debian: "
+                         "libopenblas0); install one or set gwas.engine = 'auto' or 'linear_regression_rows'")
     return engine
 
 
