@@ -119,20 +119,23 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
     import hail as hl
 
     engine = resolve_engine(engine)
-    ids = analysis.table["IID"].astype(str)
     # choose_cols by column index rather than a filter_cols condition, which Hail evaluates per entry
-    keep = set(ids)
+    keep = set(analysis.table["IID"].astype(str))
     columns = [str(s) for s in mt.s.collect()]
     chosen = [i for i, s in enumerate(columns) if s in keep]
     mt = mt.choose_cols(chosen)
+    # the analysed subjects' rows in the MatrixTable's column order: both engines index them by column
+    table = (analysis.table.assign(IID=analysis.table["IID"].astype(str)).set_index("IID")
+             .loc[[columns[i] for i in chosen]])
+    q = _covariate_basis(table, analysis.covariates)
     mt = annotate_variant_qc(mt, **qc)
-    n, k = len(analysis.table), len(analysis.covariates) + 1
-    dof = n - k - 1
-    _check_design(analysis)
+    n = len(table)
+    dof = n - q.shape[1] - 1
     if engine == "blocked":
-        res = _blocked(mt, analysis, [columns[i] for i in chosen], block_size=block_size, dof=dof)
+        res = _blocked(mt, table[analysis.phenotypes].to_numpy(dtype=np.float64), q, block_size=block_size,
+                       dof=dof)
     else:
-        res = _hail_lrr(mt, analysis, block_size=block_size)
+        res = _hail_lrr(mt, table, analysis, block_size=block_size)
         res = res.annotate(neg_log_10_p_value=res.t_stat.map(lambda t: neg_log10_p_expr(t, dof)))
         res = res.annotate(p_value=res.neg_log_10_p_value.map(_p_from_nlp))
     res = res.select("rsid", "variant_id", "n", *QC_FIELDS, *_STAT_FIELDS)
@@ -140,17 +143,27 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
                               n_samples=n, dof=dof, engine=engine)
 
 
-def _hail_lrr(mt, analysis: AnalysisSet, *, block_size: int):
-    """Hail's ``linear_regression_rows`` over the already filtered MatrixTable."""
+def _covariate_basis(table, covariates: list[str]) -> np.ndarray:
+    """Orthonormal basis (samples x 1 + covariates) of the intercept and the covariate columns of ``table``;
+    collinear covariates are refused (either engine would return meaningless statistics)."""
+    design = np.column_stack([np.ones(len(table)), table[covariates].to_numpy(dtype=np.float64)])
+    q, r = np.linalg.qr(design)
+    diag = np.abs(np.diag(r))
+    if diag.min() <= 1e-10 * diag.max():
+        raise InputError("gwas: the covariates are collinear (with each other or the intercept): "
+                         + ", ".join(covariates) + "; drop the redundant column(s)")
+    return q
+
+
+def _hail_lrr(mt, table, analysis: AnalysisSet, *, block_size: int):
+    """Hail's ``linear_regression_rows`` over the chosen columns; ``table`` holds their rows in column order."""
     import hail as hl
 
-    # the phenotypes and covariates travel as one ndarray literal plus a sample -> row lookup:
+    # the phenotypes and covariates travel as one ndarray literal indexed by the column index:
     # hl.Table.from_pandas converts value by value in Python (28 s for 5,000 x 135 values)
-    columns = [*analysis.phenotypes, *analysis.covariates]
-    values = hl.nd.array(analysis.table[columns].to_numpy(dtype=np.float64))
-    row_of = hl.literal({s: i for i, s in enumerate(analysis.table["IID"].astype(str))},
-                        dtype=hl.tdict(hl.tstr, hl.tint32))
-    mt = mt.annotate_cols(_values=values[row_of[mt.s], :])
+    values = hl.nd.array(table[[*analysis.phenotypes, *analysis.covariates]].to_numpy(dtype=np.float64))
+    mt = mt.add_col_index("_col_index")
+    mt = mt.annotate_cols(_values=values[mt._col_index, :])
     p = len(analysis.phenotypes)
     ys = [mt._values[j] for j in range(p)]
     covs = [1.0] + [mt._values[p + j] for j in range(len(analysis.covariates))]
@@ -159,33 +172,17 @@ def _hail_lrr(mt, analysis: AnalysisSet, *, block_size: int):
     return res.drop("y_transpose_x", "sum_x", "p_value")
 
 
-def _design(table, covariates: list[str]) -> np.ndarray:
-    """The intercept and the covariate columns of ``table``."""
-    return np.column_stack([np.ones(len(table)), table[covariates].to_numpy(dtype=np.float64)])
-
-
-def _check_design(analysis: AnalysisSet) -> None:
-    """Refuse collinear covariates (either engine would return meaningless statistics)."""
-    _, r = np.linalg.qr(_design(analysis.table, analysis.covariates))
-    diag = np.abs(np.diag(r))
-    if diag.min() <= 1e-10 * diag.max():
-        raise InputError("gwas: the covariates are collinear (with each other or the intercept): "
-                         + ", ".join(analysis.covariates) + "; drop the redundant column(s)")
-
-
-def _blocked(mt, analysis: AnalysisSet, order: list[str], *, block_size: int, dof: int):
+def _blocked(mt, y: np.ndarray, q: np.ndarray, *, block_size: int, dof: int):
     """The blocked engine (module docstring): residualised phenotypes, one matrix product per block.
 
-    ``order``: the sample ids of ``mt``'s columns, in order (entries are localised in it).
+    ``y`` (samples x dimensions) and ``q`` (the covariate basis) have their rows in ``mt``'s column order,
+    the order the entries are localised in.
     """
     import hail as hl
 
-    table = analysis.table.assign(IID=analysis.table["IID"].astype(str)).set_index("IID").loc[order]
-    y = table[analysis.phenotypes].to_numpy(dtype=np.float64)
-    q, _ = np.linalg.qr(_design(table, analysis.covariates))
     resid = y - q @ (q.T @ y)
     yy = (resid ** 2).sum(axis=0)
-    n_dims = y.shape[1]
+    n_samples, n_dims = y.shape
     ht = mt.select_entries("dosage")._localize_entries("_entries", "_cols")
     ht = ht.select_globals(_rq=hl.nd.array(np.hstack([resid, q])), _yy=hl.nd.array(yy))
     # a missing dosage becomes the variant's mean dosage (twice the allele frequency from the QC pass)
@@ -217,7 +214,7 @@ def _blocked(mt, analysis: AnalysisSet, order: list[str], *, block_size: int, do
         stats = {name: hl.or_missing(ok, _row_of(m, i, n_dims))
                  for name, m in (("beta", grouped._beta), ("standard_error", grouped._se), ("t_stat", grouped._t),
                                  ("neg_log_10_p_value", grouped._nlp), ("p_value", grouped._p))}
-        return rows[i].drop("_x").annotate(n=hl.int32(len(order)), **stats)
+        return rows[i].drop("_x").annotate(n=hl.int32(n_samples), **stats)
 
     grouped = grouped.select(_out=hl.range(hl.len(rows)).map(one))
     # back to one row per variant, in the genotypes' order, keeping the partitions (an unkeyed explode

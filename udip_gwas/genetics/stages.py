@@ -91,9 +91,9 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
         out / "lambda_gc.tsv", sep="\t", index=False, float_format="%.4f")
     log.info("lambda GC: median %.3f (range %.3f-%.3f)", np.nanmedian(lambdas), np.nanmin(lambdas),
              np.nanmax(lambdas))
+    engine = hl.eval(ht.engine)
     meta = dict(n_samples=len(analysis.table), genome_assembly=g["reference_genome"],
-                covariates=analysis.covariates, transform=g["transform"],
-                software_note=f", engine {hl.eval(ht.engine)}")
+                covariates=analysis.covariates, transform=g["transform"], software_note=f", engine {engine}")
     write_combined_tsv(ht, out / "combined.tsv.gz", meta=meta)
     mode = g["per_dimension_tsv"]
     dims = list(analysis.phenotypes)
@@ -107,7 +107,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
         "cohort": cohort, "genotypes": genotypes, "phenotypes": phenotypes, "covariates_file": covariates,
         "sample_counts": analysis.counts, "n_excluded": len(analysis.excluded), "variant_qc": qc_counts,
         "dimensions": analysis.phenotypes, "covariates": analysis.covariates, "transform": g["transform"],
-        "dof": int(hl.eval(ht.dof)), "engine": hl.eval(ht.engine), "lambda_gc_median": float(np.nanmedian(lambdas)),
+        "dof": int(hl.eval(ht.dof)), "engine": engine, "lambda_gc_median": float(np.nanmedian(lambdas)),
         "seconds_association": round(t_assoc, 1), "seconds_total": round(time.time() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
