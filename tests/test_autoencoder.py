@@ -5,7 +5,8 @@ import csv
 import pytest
 import torch
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, level_shapes, masked_mse, masked_mse_per_subject
+from udip_gwas.imaging.autoencoder import (UDIPAutoencoder, level_shapes, masked_mse, masked_mse_per_subject,
+                                           memory_format_for)
 from udip_gwas.imaging.checkpoint import load_checkpoint, save_checkpoint
 
 from .conftest import reference_path
@@ -83,6 +84,24 @@ def test_checkpoint__round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(model.encode(x), loaded.encode(x))
     assert payload["format"] == "udip-gwas" and payload["modality"] == "T1" and payload["epoch"] == 3
+
+
+def test_channels_last__same_numbers_and_contiguous_checkpoint(tmp_path):
+    torch.manual_seed(3)
+    model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2).eval()
+    x = torch.randn(3, 1, 20, 24, 20)
+    z = torch.randn(3, 7)
+    with torch.no_grad():
+        ref_z, ref_x = model.encode(x), model.decode(z)
+        assert memory_format_for("cpu") == torch.channels_last_3d
+        cl = model.to(memory_format=torch.channels_last_3d)
+        assert cl.first_cnn[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+        xc = x.contiguous(memory_format=torch.channels_last_3d)
+        torch.testing.assert_close(cl.encode(xc), ref_z, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(cl.decode(z), ref_x, rtol=1e-5, atol=1e-5)
+    save_checkpoint(tmp_path / "m.pt", cl)
+    saved = torch.load(tmp_path / "m.pt", weights_only=False)["state_dict"]
+    assert all(v.is_contiguous() for v in saved.values())
 
 
 @pytest.mark.parametrize("prefix", ["", "model."])

@@ -39,6 +39,17 @@ _DECODERS = ("first_decoder", "second_decoder", "third_decoder", "fourth_decoder
 _TRANSCONVS = ("first_transconv", "second_transconv", "third_transconv", "fourth_transconv")
 
 
+def memory_format_for(device: torch.device | str) -> torch.memory_format:
+    """The tensor layout the network runs fastest in on ``device``.
+
+    On CPU ``channels_last_3d`` (channels innermost), measured on the 4 mm demo grid with 4 base channels on
+    2 cores: a training step 0.63 -> 0.36 s (batch 4), encoding 16 -> 6 ms and decoding 21 -> 10 ms per
+    volume. GPUs keep the default layout (not measured there). The layout changes neither the weights'
+    names and shapes nor the numbers beyond float rounding, and checkpoints are saved contiguous.
+    """
+    return torch.channels_last_3d if torch.device(device).type == "cpu" else torch.contiguous_format
+
+
 def conv_block(in_channels: int, out_channels: int, *, negative_slope: float = 0.01) -> nn.Sequential:
     """``[Conv3d(k3, p1) -> BatchNorm3d -> LeakyReLU] x 2``."""
     return nn.Sequential(

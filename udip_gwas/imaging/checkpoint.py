@@ -36,7 +36,8 @@ def save_checkpoint(path: str | Path, model: UDIPAutoencoder, **extra: Any) -> N
     """Write a checkpoint atomically (temporary file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # contiguous: a model trained in the channels-last layout saves the same tensors as any other
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {"udip_gwas_checkpoint": FORMAT_VERSION, "model_config": model.config.to_dict(), "state_dict": state,
                "normalization": "zscore_nonzero", **extra}
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse_per_subject
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse_per_subject, memory_format_for
 from udip_gwas.imaging.dataset import CachedVolumes
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,14 @@ def extract_udips(
         ``qc``: ``IID, recon_mse`` (NaN when ``reconstruction_qc`` is off: the decoder is then not run).
     """
     device = torch.device(device)
-    model = model.to(device).eval()
+    fmt = memory_format_for(device)
+    model = model.to(device, memory_format=fmt).eval()
     loader = DataLoader(CachedVolumes(subjects["cache"].tolist()), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers, pin_memory=device.type == "cuda")
     latents, errors = [], []
     done = 0
     for x in loader:
-        x = x.to(device, non_blocking=True)
+        x = x.to(device, non_blocking=True, memory_format=fmt)
         if reconstruction_qc:
             recon, z = model(x)
             errors.append(masked_mse_per_subject(recon.float(), x, x != 0).cpu().numpy())

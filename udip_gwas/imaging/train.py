@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for
 from udip_gwas.imaging.checkpoint import load_checkpoint, save_checkpoint
 from udip_gwas.imaging.dataset import CachedVolumes
 
@@ -91,7 +91,7 @@ def _evaluate(model, loader, device, precision) -> float:
     total, count = 0.0, 0.0
     with torch.no_grad():
         for x in loader:
-            x = x.to(device, non_blocking=True)
+            x = x.to(device, non_blocking=True, memory_format=memory_format_for(device))
             with autocast_for(device, precision):
                 recon, _ = model(x)
             mask = x != 0
@@ -153,7 +153,8 @@ def train_autoencoder(
     val_ds = CachedVolumes([cache[i] for i in val_ids])
     shape = tuple(train_ds[0].shape[1:])
 
-    model = UDIPAutoencoder(shape, latent_dim=settings.latent_dim, base_channels=settings.base_channels).to(device)
+    model = UDIPAutoencoder(shape, latent_dim=settings.latent_dim, base_channels=settings.base_channels)
+    model = model.to(device, memory_format=memory_format_for(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=settings.plateau_factor,
                                                            patience=settings.plateau_patience)
@@ -193,7 +194,7 @@ def train_autoencoder(
         net.train()
         running, seen = 0.0, 0
         for step, x in enumerate(train_loader):
-            x = x.to(device, non_blocking=True)
+            x = x.to(device, non_blocking=True, memory_format=memory_format_for(device))
             with autocast_for(device, settings.precision):
                 recon, _ = net(x)
             loss = masked_mse(recon.float(), x, x != 0)
