@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse
-from udip_gwas.imaging.dataset import zscore_nonzero
+from udip_gwas.imaging.volumes import zscore_nonzero
 from udip_gwas.imaging.grid import mni_grid
 from udip_gwas.imaging.train import autocast_for
 

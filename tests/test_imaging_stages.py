@@ -108,7 +108,7 @@ def test_extract__latents_match_the_model_applied_directly(trained, small_cohort
     import torch
 
     from udip_gwas.imaging.checkpoint import load_checkpoint
-    from udip_gwas.imaging.dataset import zscore_nonzero
+    from udip_gwas.imaging.volumes import zscore_nonzero
 
     cfg, out, result = trained
     manifest = read_image_table(small_cohort["manifests"]["discovery"], ["T1"]).iloc[:3]
@@ -262,3 +262,34 @@ def test_extract__pca_rotation_fitted_on_discovery_and_reused_for_replication(tr
     assert not (tmp_path / "rot" / "discovery" / "latent_basis_T1.tsv").exists()
     with pytest.raises(ConfigError, match="rotation_basis"):
         extract("bad", rotation_basis=given)
+
+
+@pytest.mark.parametrize("case", ["brain", "constant_brain", "empty"])
+def test_zscore_nonzero__same_as_monai_normalize_intensity(case):
+    from monai.transforms import NormalizeIntensity
+
+    from udip_gwas.imaging.volumes import zscore_nonzero
+
+    rng = np.random.default_rng(5)
+    vol = np.zeros((12, 14, 10), dtype=np.float32)
+    if case == "brain":
+        vol[2:10, 3:11, 2:8] = rng.gamma(3.0, 200.0, size=(8, 8, 6))
+    elif case == "constant_brain":
+        vol[2:10, 3:11, 2:8] = 7.0
+    ref = np.asarray(NormalizeIntensity(nonzero=True)(vol.copy()[None])[0], dtype=np.float32)
+    out = zscore_nonzero(vol)
+    brain = vol != 0
+    assert out.dtype == np.float32 and np.array_equal(out != 0, brain)
+    # MONAI leaves a brain voxel that lands exactly on the mean at 0; ours nudges it to 1e-3 (stays in the mask)
+    expected = np.where(brain & (ref == 0), np.float32(1e-3), ref)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_volume_worker_module_imports_neither_torch_nor_monai():
+    import subprocess
+    import sys
+
+    code = ("import sys, udip_gwas.imaging.volumes; "
+            "print(sorted(m for m in ('torch', 'monai') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -7,34 +7,29 @@ the stages write them to ``excluded_subjects.tsv``); nothing is dropped silently
 
 Decoding a ``.nii.gz`` volume costs ~200 ms at 1 mm, so each checked volume is decoded once,
 z-scored over its nonzero voxels (background stays exactly 0, which is the loss mask) and cached as a
-float16 ``.npy`` that later epochs memory-map in ~20 ms.
+float16 ``.npy`` that later epochs memory-map in ~20 ms (one volume's work is in
+:mod:`udip_gwas.imaging.volumes`, which the decoding worker processes import without torch).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
-from monai.transforms import NormalizeIntensity
 from torch.utils.data import Dataset
 
 from udip_gwas.exceptions import InputError
+from udip_gwas.imaging.volumes import Grid, _cache_one, check_image
 
 log = logging.getLogger(__name__)
 
 BIDS_SUFFIX = {"T1": "T1w", "T2": "FLAIR"}
-MIN_BRAIN_VOXELS = 100
-AFFINE_TOLERANCE_MM = 1e-3
 
 
 def read_image_table(source: str | Path, modalities: list[str]) -> pd.DataFrame:
@@ -85,91 +80,6 @@ def _read_bids(root: Path, modalities: list[str]) -> pd.DataFrame:
     if not rows:
         raise InputError(f"{root}: no 'sub-*' folders found; expected a BIDS dataset or a manifest TSV")
     return pd.DataFrame(list(rows.values()), columns=["IID", *modalities])
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The grid a model expects: shape and voxel-to-world affine."""
-
-    shape: tuple[int, int, int]
-    affine: np.ndarray
-
-
-def check_image(path: str | None, grid: Grid | None) -> tuple[str | None, Grid | None]:
-    """Return ``(reason, grid_of_file)``; ``reason`` is None when the image passes every check."""
-    if path is None:
-        return "no image listed", None
-    p = Path(path)
-    if not p.is_file():
-        return f"file not found: {path}", None
-    try:
-        img = nib.load(str(p))
-        shape = img.shape
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a reason to exclude
-        return f"unreadable image {path}: {type(exc).__name__}: {exc}", None
-    if len(shape) == 4 and shape[3] == 1:
-        shape = shape[:3]
-    if len(shape) != 3:
-        return f"expected a 3-D image, found shape {tuple(img.shape)} in {path}", None
-    this = Grid(tuple(int(s) for s in shape), img.affine)
-    if grid is not None:
-        if this.shape != grid.shape:
-            return f"grid {this.shape} does not match the model's {grid.shape} ({path})", this
-        if not np.allclose(this.affine, grid.affine, atol=AFFINE_TOLERANCE_MM):
-            return f"affine does not match the model's grid ({path})", this
-    return None, this
-
-
-def _decode(path: str, resample_to: Grid | None = None) -> tuple[str | None, np.ndarray | None]:
-    try:
-        img = nib.load(path)
-        if resample_to is not None:
-            from nibabel.processing import resample_from_to
-
-            img = resample_from_to(img, (resample_to.shape, resample_to.affine), order=1)
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001
-        return f"unreadable image {path}: {type(exc).__name__}: {exc}", None
-    data = data.reshape(data.shape[:3])
-    if not np.isfinite(data).all():
-        return f"non-finite voxel values in {path}", None
-    nonzero = int((data != 0).sum())
-    if nonzero < MIN_BRAIN_VOXELS:
-        return f"empty brain: {nonzero} nonzero voxels in {path}", None
-    return None, data
-
-
-def zscore_nonzero(volume: np.ndarray) -> np.ndarray:
-    """Per-image z-score over the nonzero (brain) voxels; background stays 0."""
-    out = NormalizeIntensity(nonzero=True)(volume[None])[0]
-    out = np.asarray(out, dtype=np.float32)
-    # a brain voxel exactly at the mean would read as background: nudge it off zero
-    brain = volume != 0
-    out[brain & (out == 0)] = np.float32(1e-3)
-    return out
-
-
-def _cache_name(path: str, resample_to: Grid | None = None) -> str:
-    st = os.stat(path)
-    key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
-    if resample_to is not None:  # a resampled volume is a different volume
-        key += f"|{resample_to.shape}|{np.round(resample_to.affine, 4).tolist()}"
-    return hashlib.sha1(key.encode()).hexdigest()[:20] + ".npy"
-
-
-def _cache_one(job: tuple[str, str, Grid | None]) -> tuple[str | None, str | None]:
-    path, cache_dir, resample_to = job
-    target = Path(cache_dir) / _cache_name(path, resample_to)
-    if target.exists():
-        return None, str(target)
-    reason, data = _decode(path, resample_to)
-    if reason is not None:
-        return reason, None
-    vol = zscore_nonzero(data).astype(np.float16)
-    tmp = target.with_name(target.name + f".{os.getpid()}.tmp.npy")
-    np.save(tmp, vol)
-    os.replace(tmp, target)
-    return None, str(target)
 
 
 def prepare_images(table: pd.DataFrame, modality: str, *, grid: Grid | None, cache_dir: str | Path,
