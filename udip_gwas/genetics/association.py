@@ -95,7 +95,8 @@ def resolve_engine(engine: str) -> str:
     return engine
 
 
-def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int = 128, engine: str = "auto"):
+def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int = 128, engine: str = "auto",
+                        samples: list[str] | None = None):
     """Run the association of every phenotype in ``analysis`` on the MatrixTable ``mt``.
 
     Parameters
@@ -110,6 +111,9 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
         Variants per matrix product.
     engine
         ``auto``, ``blocked`` or ``linear_regression_rows`` (module docstring).
+    samples
+        The MatrixTable's column ids in column order, where the caller has collected them already (saves a
+        Hail job); collected here otherwise.
 
     Returns
     -------
@@ -121,7 +125,7 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
     engine = resolve_engine(engine)
     # choose_cols by column index rather than a filter_cols condition, which Hail evaluates per entry
     keep = set(analysis.table["IID"].astype(str))
-    columns = [str(s) for s in mt.s.collect()]
+    columns = [str(s) for s in (mt.s.collect() if samples is None else samples)]
     chosen = [i for i, s in enumerate(columns) if s in keep]
     mt = mt.choose_cols(chosen)
     # the analysed subjects' rows in the MatrixTable's column order: both engines index them by column

@@ -74,7 +74,8 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
              len(analysis.phenotypes), ", ".join(analysis.covariates) or "none")
     qc = dict(min_maf=g["min_maf"], min_mac=g["min_mac"], min_call_rate=g["min_call_rate"], min_info=g["min_info"],
               hwe_p=g["hwe_p"])
-    ht = gwas_all_dimensions(mt, analysis, qc=qc, block_size=g["block_size"], engine=g["engine"])
+    ht = gwas_all_dimensions(mt, analysis, qc=qc, block_size=g["block_size"], engine=g["engine"],
+                             samples=samples)
     ht_path = out / "gwas.ht"
     tmp_path = out / "gwas.ht.partial"
     ht.write(str(tmp_path), overwrite=True)
