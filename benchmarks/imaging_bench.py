@@ -6,7 +6,9 @@
 Measures, in one run so ratios compare like with like:
 - training step time (fp32, and bf16 autocast where asked) and the bf16/fp32 speed-up;
 - extraction throughput (volumes/s, encoder only, no grad);
-- loading a volume from .nii.gz vs from the float16 .npy cache.
+- loading a volume from .nii.gz vs from the float16 .npy cache;
+- the same training step and extraction in the other memory layout (channels-last vs contiguous), as the
+  baseline for the layout the package picks on this device (``memory_format_for``).
 Goals (GPU, 182x218x182, base 16 channels): bf16 step >= 1.8x faster than fp32; extraction >= 50 volumes/s
 on one H100 (the original tool did ~11).
 """
@@ -24,7 +26,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for
 from udip_gwas.imaging.volumes import zscore_nonzero
 from udip_gwas.imaging.grid import mni_grid
 from udip_gwas.imaging.train import autocast_for
@@ -106,11 +108,13 @@ def main() -> None:
     batch = args.batch_size or (2 if device.type == "cpu" and args.full else 8)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    model = UDIPAutoencoder(shape, latent_dim=128, base_channels=base).to(device)
+    fmt = memory_format_for(device)
+    model = UDIPAutoencoder(shape, latent_dim=128, base_channels=base).to(device, memory_format=fmt)
     x = torch.randn(batch, 1, *shape, device=device) * (torch.rand(batch, 1, *shape, device=device) > 0.4)
+    x = x.contiguous(memory_format=fmt)
     fig = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
            else platform.processor() or platform.machine(), "torch": torch.__version__, "grid": list(shape),
-           "base_channels": base, "batch_size": batch,
+           "base_channels": base, "batch_size": batch, "memory_format": str(fmt).replace("torch.", ""),
            "parameters": sum(p.numel() for p in model.parameters()), "cudnn": torch.backends.cudnn.is_available()}
     fig["train_step_s_fp32"] = time_train_step(model, x, device, "fp32", args.repeats)
     fig["train_volumes_per_s_fp32"] = batch / fig["train_step_s_fp32"]
@@ -119,6 +123,14 @@ def main() -> None:
         fig["bf16_speedup"] = fig["train_step_s_fp32"] / fig["train_step_s_bf16"]
         fig["extract_volumes_per_s_bf16"] = time_extraction(model, x, device, "bf16", args.repeats * 3)
     fig["extract_volumes_per_s_fp32"] = time_extraction(model, x, device, "fp32", args.repeats * 3)
+    other = torch.contiguous_format if fmt == torch.channels_last_3d else torch.channels_last_3d
+    model_o, x_o = model.to(memory_format=other), x.contiguous(memory_format=other)
+    fig["other_memory_format"] = str(other).replace("torch.", "")
+    fig["other_format_train_step_s_fp32"] = time_train_step(model_o, x_o, device, "fp32", args.repeats)
+    fig["other_format_extract_volumes_per_s_fp32"] = time_extraction(model_o, x_o, device, "fp32", args.repeats * 3)
+    fig["memory_format_train_speedup"] = fig["other_format_train_step_s_fp32"] / fig["train_step_s_fp32"]
+    fig["memory_format_extract_speedup"] = (fig["extract_volumes_per_s_fp32"]
+                                            / fig["other_format_extract_volumes_per_s_fp32"])
     fig["load_nii_gz_s"], fig["load_cache_npy_s"] = time_loading(shape, affine)
     fig["cache_speedup"] = fig["load_nii_gz_s"] / fig["load_cache_npy_s"]
     Path(args.out).write_text(json.dumps(fig, indent=2) + "\n")
