@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from udip_gwas.exceptions import InputError
-from udip_gwas.imaging.volumes import Grid, _cache_one, check_image
+from udip_gwas.imaging.volumes import Grid, cache_volume, check_image
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,9 @@ def prepare_images(table: pd.DataFrame, modality: str, *, grid: Grid | None, cac
     if workers > 1 and len(jobs) > 8:
         # spawn, not fork: a fork taken after torch has started its thread pools can deadlock the children
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(_with_progress(pool.map(_cache_one, jobs, chunksize=4), len(jobs), progress))
+            results = list(_with_progress(pool.map(cache_volume, jobs, chunksize=4), len(jobs), progress))
     else:
-        results = list(_with_progress(map(_cache_one, jobs), len(jobs), progress))
+        results = list(_with_progress(map(cache_volume, jobs), len(jobs), progress))
     for (iid, path, _), (reason, cached) in zip(checked, results):
         if reason is not None:
             excluded.append({"IID": iid, "reason": f"{modality}: {reason}"})

@@ -98,7 +98,9 @@ def _cache_name(path: str, resample_to: Grid | None = None) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:20] + ".npy"
 
 
-def _cache_one(job: tuple[str, str, Grid | None]) -> tuple[str | None, str | None]:
+def cache_volume(job: tuple[str, str, Grid | None]) -> tuple[str | None, str | None]:
+    """Decode, check and z-score one image into ``cache_dir`` (``job``: path, cache_dir, grid to resample to
+    or None); returns ``(reason, None)`` for an unusable image, else ``(None, cached path)``."""
     path, cache_dir, resample_to = job
     target = Path(cache_dir) / _cache_name(path, resample_to)
     if target.exists():
