@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from udip_gwas.imaging.autoencoder import (UDIPAutoencoder, level_shapes, masked_mse, masked_mse_per_subject,
-                                           memory_format_for)
+                                           memory_format_for, place_model)
 from udip_gwas.imaging.checkpoint import load_checkpoint, save_checkpoint
 
 from .conftest import reference_path
@@ -94,7 +94,7 @@ def test_channels_last__same_numbers_and_contiguous_checkpoint(tmp_path):
     with torch.no_grad():
         ref_z, ref_x = model.encode(x), model.decode(z)
         assert memory_format_for("cpu") == torch.channels_last_3d
-        cl = model.to(memory_format=torch.channels_last_3d)
+        cl = place_model(model, "cpu")
         assert cl.first_cnn[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
         xc = x.contiguous(memory_format=torch.channels_last_3d)
         torch.testing.assert_close(cl.encode(xc), ref_z, rtol=1e-5, atol=1e-5)
@@ -102,6 +102,16 @@ def test_channels_last__same_numbers_and_contiguous_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "m.pt", cl)
     saved = torch.load(tmp_path / "m.pt", weights_only=False)["state_dict"]
     assert all(v.is_contiguous() for v in saved.values())
+
+
+def test_place_model__leaves_tensors_that_are_not_5d_alone():
+    # a module holding a 4-D tensor (PerDI accepts any decoder): Module.to(memory_format=channels_last_3d)
+    # would raise on it
+    module = torch.nn.Module()
+    module.register_buffer("plane", torch.randn(2, 3, 4, 5))
+    module.conv = torch.nn.Conv3d(1, 2, 3)
+    placed = place_model(module, "cpu")
+    assert placed.plane.is_contiguous() and placed.conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
 
 
 @pytest.mark.parametrize("prefix", ["", "model."])

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, memory_format_for
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, place_model
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def perdi_maps(
         (len(dimensions), *grid) float32 t statistics.
     """
     device = torch.device(device)
-    model = model.to(device, memory_format=memory_format_for(device)).eval()
+    model = place_model(model, device).eval()
     z_all = torch.as_tensor(np.asarray(latents, dtype=np.float32))
     n, latent_dim = z_all.shape
     dims = list(range(latent_dim)) if dimensions is None else list(dimensions)

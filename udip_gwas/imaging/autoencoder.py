@@ -50,6 +50,22 @@ def memory_format_for(device: torch.device | str) -> torch.memory_format:
     return torch.channels_last_3d if torch.device(device).type == "cpu" else torch.contiguous_format
 
 
+def place_model(model: nn.Module, device: torch.device | str) -> nn.Module:
+    """Move ``model`` to ``device`` with its 5-D weights in :func:`memory_format_for` the device.
+
+    Only 5-D tensors change layout (``Module.to(memory_format=...)`` would refuse a module holding a 4-D
+    tensor); parameters stay the same objects, so an optimizer made before or after sees them.
+    """
+    model = model.to(device)
+    fmt = memory_format_for(device)
+    if fmt != torch.contiguous_format:
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                if t.dim() == 5:
+                    t.data = t.data.contiguous(memory_format=fmt)
+    return model
+
+
 def conv_block(in_channels: int, out_channels: int, *, negative_slope: float = 0.01) -> nn.Sequential:
     """``[Conv3d(k3, p1) -> BatchNorm3d -> LeakyReLU] x 2``."""
     return nn.Sequential(

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse_per_subject, memory_format_for
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse_per_subject, memory_format_for, place_model
 from udip_gwas.imaging.dataset import CachedVolumes
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def extract_udips(
     """
     device = torch.device(device)
     fmt = memory_format_for(device)
-    model = model.to(device, memory_format=fmt).eval()
+    model = place_model(model, device).eval()
     loader = DataLoader(CachedVolumes(subjects["cache"].tolist()), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers, pin_memory=device.type == "cuda")
     latents, errors = [], []

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for, place_model
 from udip_gwas.imaging.checkpoint import load_checkpoint, save_checkpoint
 from udip_gwas.imaging.dataset import CachedVolumes
 
@@ -154,7 +154,7 @@ def train_autoencoder(
     shape = tuple(train_ds[0].shape[1:])
 
     model = UDIPAutoencoder(shape, latent_dim=settings.latent_dim, base_channels=settings.base_channels)
-    model = model.to(device, memory_format=memory_format_for(device))
+    model = place_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=settings.plateau_factor,
                                                            patience=settings.plateau_patience)
