@@ -26,7 +26,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for
+from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for, place_model
 from udip_gwas.imaging.volumes import zscore_nonzero
 from udip_gwas.imaging.grid import mni_grid
 from udip_gwas.imaging.train import autocast_for
@@ -109,7 +109,7 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     fmt = memory_format_for(device)
-    model = UDIPAutoencoder(shape, latent_dim=128, base_channels=base).to(device, memory_format=fmt)
+    model = place_model(UDIPAutoencoder(shape, latent_dim=128, base_channels=base), device)
     x = torch.randn(batch, 1, *shape, device=device) * (torch.rand(batch, 1, *shape, device=device) > 0.4)
     x = x.contiguous(memory_format=fmt)
     fig = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
