@@ -128,6 +128,13 @@ def main() -> None:
     fig["other_memory_format"] = str(other).replace("torch.", "")
     fig["other_format_train_step_s_fp32"] = time_train_step(model_o, x_o, device, "fp32", args.repeats)
     fig["other_format_extract_volumes_per_s_fp32"] = time_extraction(model_o, x_o, device, "fp32", args.repeats * 3)
+    if device.type == "cuda":  # the GPU default precision is bf16: compare the layouts there too
+        fig["other_format_train_step_s_bf16"] = time_train_step(model_o, x_o, device, "bf16", args.repeats)
+        fig["other_format_extract_volumes_per_s_bf16"] = time_extraction(model_o, x_o, device, "bf16",
+                                                                         args.repeats * 3)
+        fig["memory_format_train_speedup_bf16"] = fig["other_format_train_step_s_bf16"] / fig["train_step_s_bf16"]
+        fig["memory_format_extract_speedup_bf16"] = (fig["extract_volumes_per_s_bf16"]
+                                                     / fig["other_format_extract_volumes_per_s_bf16"])
     fig["memory_format_train_speedup"] = fig["other_format_train_step_s_fp32"] / fig["train_step_s_fp32"]
     fig["memory_format_extract_speedup"] = (fig["extract_volumes_per_s_fp32"]
                                             / fig["other_format_extract_volumes_per_s_fp32"])

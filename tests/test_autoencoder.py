@@ -93,7 +93,7 @@ def test_channels_last__same_numbers_and_contiguous_checkpoint(tmp_path):
     z = torch.randn(3, 7)
     with torch.no_grad():
         ref_z, ref_x = model.encode(x), model.decode(z)
-        assert memory_format_for("cpu") == torch.channels_last_3d
+        assert memory_format_for("cpu") == memory_format_for("cuda") == torch.channels_last_3d
         cl = place_model(model, "cpu")
         assert cl.first_cnn[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
         xc = x.contiguous(memory_format=torch.channels_last_3d)
