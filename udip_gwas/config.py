@@ -71,6 +71,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "plateau_patience": Key(int, 4, "ReduceLROnPlateau patience in epochs"),
         "plateau_factor": Key(float, 0.5, "ReduceLROnPlateau factor"),
         "val_fraction": Key(float, 0.1, "fraction of subjects held out for validation"),
+        "bn_recalibration": Key(int, 256, "training subjects whose batches recompute the BatchNorm running "
+                                          "statistics as exact averages after each epoch, before validation (0: "
+                                          "keep the running averages)"),
         "max_subjects": Key(int, 0, "train on at most this many subjects (0: all)"),
         "subjects": Key(_OPT_PATH, None, "file listing the IIDs to train on (one per line); default all",
                         must_exist=True),

@@ -67,7 +67,8 @@ def run_train(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict
             epochs=t["epochs"], batch_size=t["batch_size"], lr=t["lr_T1"] if modality == "T1" else t["lr_T2"],
             plateau_patience=t["plateau_patience"], plateau_factor=t["plateau_factor"], val_fraction=t["val_fraction"],
             latent_dim=t["latent_dim"], base_channels=t["base_channels"], device=t["device"],
-            precision=t["precision"], num_workers=t["num_workers"], resume=t["resume"], seed=seed)
+            precision=t["precision"], num_workers=t["num_workers"], resume=t["resume"], seed=seed,
+            bn_recalibration=t["bn_recalibration"])
         grid_affine = _affine_of(usable["path"].iloc[0])
         res = train_autoencoder(usable, out / modality, modality=modality, settings=settings, progress=progress,
                                 grid_affine=grid_affine)

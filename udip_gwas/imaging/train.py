@@ -44,6 +44,7 @@ class TrainSettings:
     num_workers: int = 2
     resume: bool = True
     seed: int = 0
+    bn_recalibration: int = 256
 
 
 def seed_everything(seed: int) -> None:
@@ -84,6 +85,40 @@ def _distributed() -> tuple[int, int, int]:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return world, rank, local
+
+
+def recalibrate_batchnorm(model: torch.nn.Module, loader, device, precision) -> int:
+    """Recompute every BatchNorm layer's running mean and variance as the exact average over ``loader``'s
+    batches, in training mode, with the weights unchanged; returns the number of batches.
+
+    The running averages kept during training (momentum 0.1) mix statistics of weights that have since
+    changed; with small 3-D batches and a learning rate that moves the weights fast, evaluation mode (used
+    for validation, extraction and PerDI) then decodes far worse than training mode: the demo's 3-epoch T1
+    model had a masked MSE of 0.92 in evaluation mode against 0.34 in training mode, and 0.33 after this
+    recalibration ("precise BatchNorm", Wu & Johnson 2021).
+    """
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return 0
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches seen
+    was_training = model.training
+    model.train()
+    n = 0
+    try:
+        with torch.no_grad():
+            for x in loader:
+                x = x.to(device, non_blocking=True, memory_format=memory_format_for(device))
+                with autocast_for(device, precision):
+                    model(x)
+                n += 1
+    finally:
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+    return n
 
 
 def _evaluate(model, loader, device, precision) -> float:
@@ -182,6 +217,11 @@ def train_autoencoder(
                               generator=generator, **loader_kw)
     val_sampler = DistributedSampler(val_ds, shuffle=False) if world > 1 else None
     val_loader = DataLoader(val_ds, shuffle=False, sampler=val_sampler, **loader_kw)
+    # the same seeded subset of training subjects on every rank, so all ranks compute the same statistics
+    n_recal = min(settings.bn_recalibration, len(train_ids))
+    recal_ids = sorted(np.random.default_rng(settings.seed).choice(len(train_ids), n_recal, replace=False))
+    recal_loader = DataLoader(torch.utils.data.Subset(train_ds, [int(i) for i in recal_ids]), shuffle=False,
+                              **loader_kw) if n_recal else None
 
     initial_val_loss = None
     if start_epoch == 0 and len(val_ds):
@@ -206,6 +246,8 @@ def train_autoencoder(
             if progress and rank == 0:
                 progress(f"{modality} epoch {epoch + 1}/{settings.epochs}", step + 1, len(train_loader))
         train_loss = running / max(seen, 1)
+        if recal_loader is not None:
+            recalibrate_batchnorm(model, recal_loader, device, settings.precision)
         val_loss = _evaluate(net, val_loader, device, settings.precision) if len(val_ds) else train_loss
         scheduler.step(val_loss)
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
