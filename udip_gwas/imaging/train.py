@@ -218,7 +218,7 @@ def train_autoencoder(
     val_sampler = DistributedSampler(val_ds, shuffle=False) if world > 1 else None
     val_loader = DataLoader(val_ds, shuffle=False, sampler=val_sampler, **loader_kw)
     # the same seeded subset of training subjects on every rank, so all ranks compute the same statistics
-    n_recal = min(settings.bn_recalibration, len(train_ids))
+    n_recal = min(max(settings.bn_recalibration, 0), len(train_ids))
     recal_ids = sorted(np.random.default_rng(settings.seed).choice(len(train_ids), n_recal, replace=False))
     recal_loader = DataLoader(torch.utils.data.Subset(train_ds, [int(i) for i in recal_ids]), shuffle=False,
                               **loader_kw) if n_recal else None
