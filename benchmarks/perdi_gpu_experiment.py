@@ -31,7 +31,6 @@ in two phases:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -80,18 +79,12 @@ def _config(work: Path, name: str, args, extra: dict | None = None) -> dict:
     return pipeline.wire(config.load(path, over))
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _checksums(sim: Path) -> dict:
     files = ["genotypes/discovery.bed", "genotypes/replication.bed", "covariates/discovery.tsv",
              "covariates/replication.tsv", "truth.tsv"]
-    return {f: _md5(sim / f) for f in files}
+    from udip_gwas.genetics.sumstats import md5sum
+
+    return {f: md5sum(sim / f) for f in files}
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -139,7 +139,7 @@ def write_combined_tsv(ht, path: Path, *, meta: dict) -> None:
 def write_meta(path: Path, *, trait: str, n_samples: int, genome_assembly: str, covariates: list[str],
                transform: str, software_note: str = "") -> None:
     """GWAS-SSF ``.tsv-meta.yaml`` sidecar (the keys a GWAS Catalog submission expects)."""
-    checksum = _md5(path)
+    checksum = md5sum(path)
     lines = [
         f"date_metadata_last_modified: {_dt.date.today().isoformat()}",
         f"data_file_name: {path.name}",
@@ -160,7 +160,8 @@ def write_meta(path: Path, *, trait: str, n_samples: int, genome_assembly: str, 
     Path(str(path).replace(".tsv.gz", ".tsv-meta.yaml")).write_text("\n".join(lines) + "\n")
 
 
-def _md5(path: Path) -> str:
+def md5sum(path: Path) -> str:
+    """The MD5 hex digest of a file, read in 1 MiB chunks."""
     import hashlib
 
     h = hashlib.md5()
