@@ -106,11 +106,12 @@ def recalibrate_batchnorm(model: torch.nn.Module, loader, device, precision) -> 
         m.momentum = None  # cumulative average over the batches seen
     was_training = model.training
     model.train()
+    fmt = memory_format_for(device)
     n = 0
     try:
         with torch.no_grad():
             for x in loader:
-                x = x.to(device, non_blocking=True, memory_format=memory_format_for(device))
+                x = x.to(device, non_blocking=True, memory_format=fmt)
                 with autocast_for(device, precision):
                     model(x)
                 n += 1
