@@ -117,6 +117,29 @@ def test_cohort__causal_variant_changes_its_structure(small_cohort):
     assert renderer.shape == putamen.shape
 
 
+def _brain_voxels_and_head_size(paths: dict) -> tuple[np.ndarray, np.ndarray]:
+    cov = pd.read_csv(paths["covariates"]["discovery"], sep="\t").dropna(subset=["head_size"])
+    manifest = pd.read_csv(paths["manifests"]["discovery"], sep="\t").set_index("IID")
+    root = paths["manifests"]["discovery"].rsplit("/", 1)[0]
+    voxels = np.array([(np.asarray(nib.load(f"{root}/{manifest.loc[i, 'T1']}").dataobj) > 0).sum()
+                       for i in cov["IID"]], dtype=float)
+    return voxels, cov["head_size"].to_numpy(dtype=float)
+
+
+def test_cohort__registered_images_carry_no_head_size(small_cohort, tmp_path):
+    """By default the images are as if registered to MNI: brain size in voxels does not follow the head-size
+    covariate; with the scaling left in (head_scale_in_images = 1) it does."""
+    from udip_gwas.simulation.cohort import SimulationParams, simulate_cohort
+
+    voxels, head = _brain_voxels_and_head_size(small_cohort)
+    assert small_cohort["params"].head_scale_in_images == 0.0
+    assert abs(np.corrcoef(voxels, head)[0, 1]) < 0.3
+    params = SimulationParams(n_discovery=60, n_replication=10, n_train=0, chromosomes=(1, 6),
+                              variants_per_chromosome=600, grid_mm=8.0, seed=7, head_scale_in_images=1.0)
+    voxels, head = _brain_voxels_and_head_size(simulate_cohort(tmp_path, params, workers=1))
+    assert np.corrcoef(voxels, head)[0, 1] > 0.8
+
+
 @pytest.mark.parametrize("region", ["Thalamus", "Lateral_Ventricle"])
 def test_renderer__volume_effect_grows_the_structure(region):
     r = BrainRenderer(4.0)

@@ -57,6 +57,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                        choices=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)),
         "missing_covariate_fraction": Key(float, 0.01, "fraction of covariate values set to NA"),
         "noise_sd": Key(float, 0.03, "image noise SD relative to the brain's mean intensity"),
+        "head_scale_in_images": Key(float, 0.0, "fraction of each subject's head-size scaling left in the images "
+                                                "(0: removed, as registration to MNI does; 1: all of it)"),
+        "deformation_mm": Key(float, 1.0, "SD in mm of the smooth random displacement that gives each subject "
+                                          "their own anatomy"),
     },
     "train": {
         "images": Key(_OPT_PATH, None, "manifest TSV (IID plus one path column per modality) or BIDS folder",

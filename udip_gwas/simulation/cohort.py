@@ -74,6 +74,10 @@ class SimulationParams:
     grid_mm: float = 4.0
     missing_covariate_fraction: float = 0.01
     noise_sd: float = 0.03
+    #: images registered to MNI have had the head-size scaling removed (the affine part of the registration);
+    #: head size stays a covariate, like UK Biobank's volumetric scaling factor
+    head_scale_in_images: float = 0.0
+    deformation_mm: float = 1.0
     seed: int = 42
     effects: tuple[PlantedEffect, ...] = DEFAULT_EFFECTS
 
@@ -84,6 +88,7 @@ class SimulationParams:
                    chromosomes=tuple(s["chromosomes"]), variants_per_chromosome=s["variants_per_chromosome"],
                    block_size_mean=s["block_size_mean"], ld_rho=s["ld_rho"], grid_mm=s["grid_mm"],
                    missing_covariate_fraction=s["missing_covariate_fraction"], noise_sd=s["noise_sd"],
+                   head_scale_in_images=s["head_scale_in_images"], deformation_mm=s["deformation_mm"],
                    seed=cfg["run"]["seed"])
 
 
@@ -162,11 +167,11 @@ def _init_worker(grid_mm: float) -> None:
 
 
 def _render_subject(job: tuple) -> str:
-    iid, folder, seed, head_scale, effects, intensity, noise_sd = job
+    iid, folder, seed, head_scale, effects, intensity, noise_sd, deformation_mm = job
     rng = np.random.default_rng(seed)
     assert _RENDERER is not None
     imgs = _RENDERER.render(head_scale=head_scale, effects=effects, rng=rng, intensity_scale=intensity,
-                            noise_sd=noise_sd)
+                            noise_sd=noise_sd, deformation_mm=deformation_mm)
     for modality, img in imgs.items():
         nimg = nib.Nifti1Image(np.round(img * 1000).astype(np.int16), _RENDERER.affine)
         nimg.header.set_xyzt_units("mm")
@@ -213,7 +218,9 @@ def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int =
                 z = _standardised(float(dos[i, c.index]), c.allele_frequency)
                 effs.append(StructureEffect(c.region, c.kind, c.effect_per_sd * z, c.modality))
             inten = {m: SITES[site] * float(crng.normal(1.0, 0.05)) for m in ("T1", "T2")}
-            jobs.append((iid, str(img_dir), [params.seed, ci, i, 7], head, effs, inten, params.noise_sd))
+            image_scale = 1.0 + params.head_scale_in_images * (head - 1.0)
+            jobs.append((iid, str(img_dir), [params.seed, ci, i, 7], image_scale, effs, inten, params.noise_sd,
+                         params.deformation_mm))
         manifest = pd.DataFrame({"IID": ids, "T1": [f"{cohort}/{i}_T1.nii.gz" for i in ids],
                                  "T2": [f"{cohort}/{i}_T2.nii.gz" for i in ids]})
         manifest.to_csv(out / "images" / f"{cohort}_manifest.tsv", sep="\t", index=False)
