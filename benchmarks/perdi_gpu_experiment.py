@@ -137,7 +137,7 @@ def device(args) -> None:
             assert len(excluded) == 0, excluded.head()
     figures["cache_s"] = round(time.time() - t, 1)
     print(f"[{time.time() - t0:6.1f} s] cached", flush=True)
-    for name in VARIANTS:
+    for name in args.variants:
         (work / name).mkdir(exist_ok=True)
         link = work / name / "simulate"
         if not link.exists():
@@ -150,7 +150,7 @@ def device(args) -> None:
             figures["bench"] = "stopped at its limit"
         figures["bench_returncode"] = bench.returncode
     t = time.time()
-    procs = {(n, m): _child(args, "_train", n, m) for n in VARIANTS for m in ("T1", "T2")}
+    procs = {(n, m): _child(args, "_train", n, m) for n in args.variants for m in ("T1", "T2")}
     deadline = t0 + args.train_until
     while time.time() < deadline and any(p.poll() is None for p in procs.values()):
         time.sleep(2)
@@ -166,7 +166,7 @@ def device(args) -> None:
     figures["train_s"] = round(time.time() - t, 1)
     print(f"[{time.time() - t0:6.1f} s] trained: {json.dumps(figures['variants'])}", flush=True)
     t = time.time()
-    ready = [n for n in VARIANTS if all((work / n / "train" / m / "best.pt").exists() for m in ("T1", "T2"))]
+    ready = [n for n in args.variants if all((work / n / "train" / m / "best.pt").exists() for m in ("T1", "T2"))]
     for n in ready:  # never pack an earlier run's outputs
         for stage in ("extract", "perdi"):
             shutil.rmtree(work / n / stage, ignore_errors=True)
@@ -280,6 +280,8 @@ def main() -> None:
                            help="seconds after the start at which training is stopped")
             p.add_argument("--annotate-until", type=float, default=480.0,
                            help="seconds after the start at which extraction and PerDI are stopped")
+            p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                           help="model variants to train (default all)")
             p.add_argument("--bench", action="store_true", help="run imaging_bench.py --full on cuda meanwhile")
             p.add_argument("--bench-limit", type=float, default=120.0)
             p.add_argument("--max-checkpoint-mb", type=float, default=15.0,
