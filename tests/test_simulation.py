@@ -140,6 +140,15 @@ def test_cohort__registered_images_carry_no_head_size(small_cohort, tmp_path):
     assert np.corrcoef(voxels, head)[0, 1] > 0.8
 
 
+def test_cohort__negative_image_parameters_are_refused(tmp_path):
+    from udip_gwas.exceptions import ConfigError
+    from udip_gwas.simulation.cohort import SimulationParams, simulate_cohort
+
+    with pytest.raises(ConfigError, match="simulate.deformation_mm"):
+        simulate_cohort(tmp_path, SimulationParams(deformation_mm=-1.0))
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("region", ["Thalamus", "Lateral_Ventricle"])
 def test_renderer__volume_effect_grows_the_structure(region):
     r = BrainRenderer(4.0)

@@ -3,9 +3,10 @@
 An autoencoder's 128 latent coordinates need not be uncorrelated. A briefly trained one (the demo's three
 CPU epochs) collapses onto one or two factors (with head size left in the simulated images, every raw
 dimension correlated ~0.99 with it), so each raw dimension mostly tests what is left of those factors after
-the covariates, and local structure can hide. Rotating the latent to its principal axes (fitted on the discovery cohort, with no genotypes)
-keeps all the information (an orthogonal map), orders the dimensions by variance and makes them uncorrelated;
-the leftover of a dominant factor then sits in one dimension instead of all of them.
+the covariates, and local structure can hide. Rotating the latent to its principal axes (fitted on the
+discovery cohort, with no genotypes) keeps all the information (an orthogonal map), orders the dimensions by
+variance and makes them uncorrelated; the leftover of a dominant factor then sits in one dimension instead
+of all of them.
 
 ``UDIP = (z - mean) @ axes``; ``z = mean + UDIP @ axes.T``. PerDI perturbs a rotated dimension ``d`` along
 ``axes[:, d]`` in the decoder's latent space.

@@ -188,6 +188,9 @@ def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int =
     dict
         Paths of the main outputs (``genotypes``, ``covariates``, ``manifests``, ``truth``, ...).
     """
+    negative = [k for k in ("noise_sd", "head_scale_in_images", "deformation_mm") if getattr(params, k) < 0]
+    if negative:
+        raise ConfigError(f"simulate: {', '.join(f'simulate.{k}' for k in negative)} must be >= 0")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(params.seed)

@@ -4,9 +4,9 @@ Harvard-Oxford atlas, with per-subject anatomy and planted structure effects.
 Each subject's image is the template sampled through a subject-specific warp: global scaling (head size;
 the cohort leaves it out by default, as registration to MNI does), a smooth random displacement field, and,
 for each planted effect on a structure's volume, a local radial expansion (factor > 0) or contraction (< 0)
-around the centroid of the structure in each hemisphere. Intensity effects multiply the intensity inside the (warped) structure.
-Then a global intensity scale and Gaussian noise are applied, and everything outside the warped brain
-mask is zero, as in brain-extracted UK Biobank images.
+around the centroid of the structure in each hemisphere. Intensity effects multiply the intensity inside the
+(warped) structure. Then a global intensity scale and Gaussian noise are applied, and everything outside the
+warped brain mask is zero, as in brain-extracted UK Biobank images.
 """
 
 from __future__ import annotations
