@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import nibabel as nib
 import numpy as np
@@ -158,6 +159,9 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
         maps[d] = m
     region_scores(maps, harvard_oxford(8.0), template(8.0) > 0).to_csv(tmp_path / "perdi" / "region_scores.tsv",
                                                                       sep="\t", index=False)
+    (tmp_path / "perdi" / "summary.json").write_text(json.dumps({"decoder_check": {
+        "T1": {"best_val_loss": 0.25, "mean_image_val_loss": 0.19, "beats_mean_image": False},
+        "T2": {"best_val_loss": 0.30, "mean_image_val_loss": 0.35, "beats_mean_image": True}}}))
     genes = tmp_path / "genes.bed"
     rows = [f"{r.chromosome}\t{r.lead_position - 10}\t{r.lead_position + 10}\tGENE{r.locus_id}\n" for r in loci.itertuples()]
     genes.write_text("".join(rows))
@@ -173,6 +177,8 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
         assert lid in html
     assert html.count("data:image/png;base64,") >= 2 + len(rep)  # Manhattan, QQ and one montage per locus
     assert "http://" not in html and "https://" not in html  # opens offline
+    # the model whose decoder does not beat the mean image is named, the other is not
+    assert "PerDI reliability" in html and "T1: best validation loss 0.2500" in html and "T2: best" not in html
 
 
 def _fsl_maxprob(kind: str) -> tuple[np.ndarray, dict[int, str]]:

@@ -36,6 +36,32 @@ def test_train__a_few_epochs_lower_the_validation_loss(trained):
     assert set(split["set"]) == {"train", "validation"} and split["IID"].is_unique
 
 
+def test_train__mean_image_baseline_matches_numpy(trained, small_cohort):
+    """The mean-image validation loss: numpy's voxelwise masked mean of the (float16-cached, z-scored) training
+    volumes, scored with the masked MSE over the validation volumes."""
+    from udip_gwas.imaging.checkpoint import load_checkpoint
+    from udip_gwas.imaging.volumes import zscore_nonzero
+
+    _, out, result = trained
+    details = result["details"]["T1"]
+    split = pd.read_csv(out / "train" / "T1" / "split.tsv", sep="\t")
+    manifest = read_image_table(small_cohort["manifests"]["train"], ["T1"]).set_index("IID")
+
+    def volumes(ids):
+        return np.stack([zscore_nonzero(np.asarray(nib.load(manifest.loc[i, "T1"]).dataobj, dtype=np.float32))
+                         .astype(np.float16).astype(np.float64) for i in ids])
+
+    train = volumes(split.loc[split["set"] == "train", "IID"])  # 32 subjects: all of them (<= 256)
+    val = volumes(split.loc[split["set"] == "validation", "IID"])
+    count = (train != 0).sum(0)
+    mean = np.divide(train.sum(0), count, out=np.zeros(train.shape[1:]), where=count > 0)
+    mask = val != 0
+    expected = ((mean - val) ** 2)[mask].sum() / mask.sum()
+    assert details["mean_image_val_loss"] == pytest.approx(expected, rel=1e-5)
+    _, payload = load_checkpoint(details["best"])
+    assert payload["mean_image_val_loss"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_train__resume_continues_after_the_last_epoch(trained, tmp_path):
     cfg, out, _ = trained
     import copy

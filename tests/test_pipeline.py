@@ -82,6 +82,13 @@ def test_run__killed_mid_gwas_resumes_and_matches_a_clean_gwas(tmp_path):
     bases = json.loads((out / "perdi" / "summary.json").read_text())["latent_basis"]
     assert set(bases) == {"T1", "T2"}
     assert all(Path(b) == out / "extract" / "discovery" / f"latent_basis_{m}.tsv" for m, b in bases.items())
+    # PerDI recorded whether each decoder beats its training subjects' mean image, and the report says so
+    checks = json.loads((out / "perdi" / "summary.json").read_text())["decoder_check"]
+    assert set(checks) == {"T1", "T2"}
+    for c in checks.values():
+        assert c["beats_mean_image"] == (c["best_val_loss"] < c["mean_image_val_loss"])
+    html = (out / "report" / "report.html").read_text()
+    assert ("PerDI reliability" in html) == any(not c["beats_mean_image"] for c in checks.values())
     # the resumed GWAS equals a clean run of the gwas stage alone on the same inputs
     clean = _cli("gwas", "--config", str(out / "provenance" / "gwas.config.toml"), "--out", str(tmp_path / "clean"))
     log2, _ = clean.communicate(timeout=600)

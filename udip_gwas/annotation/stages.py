@@ -32,6 +32,18 @@ def locus_dimensions(loci_path: str | Path) -> set[str]:
     return set(pd.read_csv(loci_path, sep="\t")["lead_dimension"].dropna())
 
 
+def _decoder_check(modality: str, payload: dict) -> dict:
+    """Whether the checkpoint's best validation loss beats its training subjects' mean image (recorded by
+    training since this check exists; unknown for older and for published checkpoints)."""
+    best, mean_image = payload.get("best_val_loss"), payload.get("mean_image_val_loss")
+    beats = None if best is None or mean_image is None else bool(best < mean_image)
+    if beats is False:
+        log.warning("perdi %s: the model's validation loss %.4f does not beat its training subjects' mean image "
+                    "(%.4f): its decoder barely uses the latent, so these maps cannot localise what the "
+                    "dimensions carry", modality, best, mean_image)
+    return {"best_val_loss": best, "mean_image_val_loss": mean_image, "beats_mean_image": beats}
+
+
 def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
     from udip_gwas.annotation.atlas import atlas_on_grid, harvard_oxford, load_user_atlas, template_on_grid
     from udip_gwas.annotation.perdi import perdi_maps, postprocess
@@ -63,9 +75,10 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
     device = resolve_device(p["device"])
     seed = runinfo.stage_seed(cfg["run"]["seed"], "perdi")
     (out / "maps").mkdir(parents=True, exist_ok=True)
-    scores, used, rotated = [], {}, {}
+    scores, used, rotated, decoder_check = [], {}, {}, {}
     for modality in modalities:
         model, payload = load_checkpoint(p["checkpoints"][modality], device=device)
+        decoder_check[modality] = _decoder_check(modality, payload)
         affine = np.asarray(payload.get("grid_affine", MNI_1MM_AFFINE))
         shape = model.config.input_shape
         table = _read_table(p["udips"][modality])
@@ -113,7 +126,7 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
         out / "subjects.tsv", sep="\t", index=False)
     (out / "summary.json").write_text(json.dumps({"modalities": modalities, "k": p["k"], "negative": p["negative"],
                                                   "n_subjects": {m: len(v) for m, v in used.items()},
-                                                  "latent_basis": rotated,
+                                                  "latent_basis": rotated, "decoder_check": decoder_check,
                                                   "n_maps": int(table["dimension"].nunique()) if len(table) else 0,
                                                   "seed": seed}, indent=2) + "\n")
     return {"region_scores": str(out / "region_scores.tsv"), "maps": str(out / "maps")}
@@ -170,6 +183,19 @@ def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | 
 
         extra_sections.append(("Comparison with the simulated truth",
                                "<pre>" + _html.escape(format_summary(per, summary)) + "</pre>"))
+    perdi_summary = pdir / "summary.json"
+    checks = json.loads(perdi_summary.read_text()).get("decoder_check", {}) if perdi_summary.exists() else {}
+    weak = {m: c for m, c in checks.items() if c.get("beats_mean_image") is False}
+    if weak:
+        import html as _html
+
+        lines = [f"{m}: best validation loss {c['best_val_loss']:.4f}, training subjects' mean image "
+                 f"{c['mean_image_val_loss']:.4f}" for m, c in sorted(weak.items())]
+        extra_sections.insert(0, ("PerDI reliability", "<p>The decoder of these models does not reconstruct the "
+                                  "validation images better than the training subjects' mean image does: it "
+                                  "barely uses the latent, so PerDI's regions for their dimensions are not "
+                                  "evidence of where the dimensions act.</p><pre>"
+                                  + _html.escape("\n".join(lines)) + "</pre>"))
     excl_path = base / runinfo.EXCLUSIONS_FILE
     exclusions = pd.read_csv(excl_path, sep="\t", dtype=str) if excl_path.exists() else None
     lam = pd.read_csv(gdir / "lambda_gc.tsv", sep="\t") if (gdir / "lambda_gc.tsv").exists() else None

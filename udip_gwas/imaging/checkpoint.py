@@ -5,7 +5,8 @@ Our checkpoint is a ``torch.save`` dict::
     udip_gwas_checkpoint  format version (1)
     model_config          AutoencoderConfig as a dict (input grid, latent_dim, base_channels, ...)
     state_dict            the network's weights (same key names as the published checkpoints)
-    modality, epoch, best_val_loss, history, optimizer, scheduler, seed, normalization
+    modality, epoch, best_val_loss, history, optimizer, scheduler, seed, normalization,
+    mean_image_val_loss   validation loss of the training subjects' mean image (None without validation)
 
 The published checkpoints are Lightning files whose ``state_dict`` holds the keys listed in
 ``reference/deependo_checkpoint_keys.tsv`` (``first_cnn.0.weight`` ... ``last_cnn.6.bias``); their

@@ -141,6 +141,37 @@ def _evaluate(model, loader, device, precision) -> float:
     return total / max(count, 1.0)
 
 
+def mean_image_loss(train_loader, val_loader, device) -> float:
+    """Masked MSE on ``val_loader``'s volumes of the mean image of ``train_loader``'s volumes.
+
+    The mean image is, voxel by voxel, the mean over the training volumes whose brain mask holds the voxel
+    (0 where none does): the best a decoder that ignores its latent can draw under the masked loss. A model
+    whose validation loss does not beat it has not learnt to reconstruct anything subject-specific, and PerDI
+    maps of its dimensions cannot localise anything (README, "What we learned").
+    """
+    total_sum, total_count = None, None
+    with torch.no_grad():
+        for x in train_loader:
+            x = x.to(device, dtype=torch.float32)
+            s, c = x.sum(0), (x != 0).sum(0).to(torch.float32)
+            total_sum = s if total_sum is None else total_sum + s
+            total_count = c if total_count is None else total_count + c
+        if total_sum is None:
+            raise ValueError("mean_image_loss: no training volumes")
+        mean = torch.where(total_count > 0, total_sum / total_count.clamp(min=1), torch.zeros_like(total_sum))
+        err, count = 0.0, 0.0
+        for x in val_loader:
+            x = x.to(device, dtype=torch.float32)
+            mask = x != 0
+            err += float((((mean - x) ** 2) * mask).sum(dtype=torch.float64))
+            count += float(mask.sum())
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        t = torch.tensor([err, count], device=device, dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        err, count = float(t[0]), float(t[1])
+    return err / max(count, 1.0)
+
+
 def train_autoencoder(
     subjects: pd.DataFrame,
     out_dir: str | Path,
@@ -224,6 +255,17 @@ def train_autoencoder(
     recal_loader = DataLoader(torch.utils.data.Subset(train_ds, [int(i) for i in recal_ids]), shuffle=False,
                               **loader_kw) if n_recal else None
 
+    mean_image_val_loss = None
+    if len(val_ds):
+        # the mean of up to 256 seeded training volumes (the recalibration subset when it is at least that big)
+        n_mean = min(max(n_recal, 256), len(train_ids))
+        mean_ids = recal_ids if n_mean == n_recal else sorted(
+            np.random.default_rng(settings.seed).choice(len(train_ids), n_mean, replace=False))
+        mean_loader = DataLoader(torch.utils.data.Subset(train_ds, [int(i) for i in mean_ids]), shuffle=False,
+                                 batch_size=settings.batch_size, num_workers=settings.num_workers)
+        mean_image_val_loss = mean_image_loss(mean_loader, val_loader, device)
+        log.info("train %s: validation loss of the training subjects' mean image %.4f (the level a decoder that "
+                 "ignores its latent reaches)", modality, mean_image_val_loss)
     initial_val_loss = None
     if start_epoch == 0 and len(val_ds):
         # the untrained network's validation loss: the baseline training has to beat
@@ -257,7 +299,8 @@ def train_autoencoder(
                  train_loss, val_loss, optimizer.param_groups[0]["lr"])
         if rank == 0:
             extra = dict(modality=modality, epoch=epoch, history=history, seed=settings.seed,
-                         train_subjects=len(train_ids), val_subjects=len(val_ids), world_size=world)
+                         train_subjects=len(train_ids), val_subjects=len(val_ids), world_size=world,
+                         mean_image_val_loss=mean_image_val_loss)
             if grid_affine is not None:
                 extra["grid_affine"] = grid_affine
             if val_loss < best:
@@ -265,15 +308,20 @@ def train_autoencoder(
                 save_checkpoint(best_path, model, best_val_loss=best, **extra)
             save_checkpoint(last_path, model, best_val_loss=best, optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), torch_rng=torch.get_rng_state(), **extra)
-            write_history(history, out_dir)
+            write_history(history, out_dir, mean_image_val_loss=mean_image_val_loss)
     if rank == 0 and history:
-        write_history(history, out_dir)
+        write_history(history, out_dir, mean_image_val_loss=mean_image_val_loss)
+    if rank == 0 and mean_image_val_loss is not None and not best < mean_image_val_loss:
+        log.warning("train %s: the best validation loss %.4f does not beat the training subjects' mean image "
+                    "(%.4f): the decoder draws an average brain and barely uses the latent. The UDIPs may still "
+                    "carry signal, but PerDI maps of this model cannot localise it; train longer or on more "
+                    "subjects", modality, best, mean_image_val_loss)
     return {"best": str(best_path), "last": str(last_path), "history": str(out_dir / "history.csv"),
-            "best_val_loss": best, "initial_val_loss": initial_val_loss, "n_train": len(train_ids),
-            "n_val": len(val_ids)}
+            "best_val_loss": best, "initial_val_loss": initial_val_loss,
+            "mean_image_val_loss": mean_image_val_loss, "n_train": len(train_ids), "n_val": len(val_ids)}
 
 
-def write_history(history: list[dict], out_dir: Path) -> None:
+def write_history(history: list[dict], out_dir: Path, *, mean_image_val_loss: float | None = None) -> None:
     df = pd.DataFrame(history)
     df.to_csv(out_dir / "history.csv", index=False)
     import matplotlib
@@ -284,6 +332,8 @@ def write_history(history: list[dict], out_dir: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(df["epoch"], df["train_loss"], marker="o", label="training")
     ax.plot(df["epoch"], df["val_loss"], marker="o", label="validation")
+    if mean_image_val_loss is not None:
+        ax.axhline(mean_image_val_loss, color="grey", linestyle="--", label="validation, mean image")
     ax.set_xlabel("epoch")
     ax.set_ylabel("masked MSE")
     ax.set_yscale("log")
