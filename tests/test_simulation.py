@@ -188,3 +188,21 @@ def test_sample_volume__matches_scipy_map_coordinates():
     assert (near[inside] == ndimage.map_coordinates(labels, coords, order=0)[inside]).mean() > 0.99
     outside = np.any((coords < -1) | (coords > np.array(vol.shape)[:, None, None, None]), axis=0)
     assert (lin[outside] == 0).all()
+
+
+def test_format_summary__names_decoders_that_do_not_beat_the_mean_image():
+    from udip_gwas.simulation.truth import format_summary
+
+    per = pd.DataFrame([{"region": "Pallidum", "kind": "intensity", "recovered": True, "locus_id": "L1",
+                         "lead_dimension": "T1_001", "lead_distance_kb": 0.0, "replication_status": "replicated",
+                         "novelty": "known", "novelty_correct": True, "perdi_top_regions": "Pallidum"}])
+    met = {"recovered_fraction": True, "loci_outside_planted": True, "novelty_correct_fraction": True,
+           "perdi_top3_fraction": True}
+    summary = {"recovered": 1, "planted": 1, "recovered_fraction": 1.0, "loci_outside_planted": 0, "loci": 1,
+               "replicated_fraction": 1.0, "novelty_correct_fraction": 1.0, "perdi_top3_fraction": 1.0, "met": met,
+               "decoder_beats_mean_image": {"T1": False, "T2": True}}
+    text = format_summary(per, summary)
+    line = [x for x in text.splitlines() if "mean image" in x]
+    assert len(line) == 1 and line[0].rstrip().split(": ", 1)[1].startswith("T1 (")
+    summary["decoder_beats_mean_image"] = {"T1": True, "T2": None}
+    assert "mean image" not in format_summary(per, summary)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import html as _html
 import json
 import logging
 from pathlib import Path
@@ -171,24 +172,21 @@ def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | 
                                                    title=f"{row.locus_id}: PerDI |t| of {row.lead_dimension}")
     outputs = {"locus_report": str(out / "locus_report.tsv"), "html": str(out / "report.html")}
     extra_sections = list(extra_sections or [])
+    perdi_summary = pdir / "summary.json"
+    checks = json.loads(perdi_summary.read_text()).get("decoder_check", {}) if perdi_summary.exists() else {}
+    weak = {m: c for m, c in checks.items() if c.get("beats_mean_image") is False}
     if r["truth"] and Path(r["truth"]).exists():
         from udip_gwas.simulation.truth import compare_with_truth, format_summary
 
         per, summary = compare_with_truth(report, pd.read_csv(r["truth"], sep="\t"), region_scores=scores)
+        summary["decoder_beats_mean_image"] = {m: c.get("beats_mean_image") for m, c in sorted(checks.items())}
         per.to_csv(out / "truth_comparison.tsv", sep="\t", index=False)
         (out / "truth_comparison.json").write_text(json.dumps(summary, indent=2) + "\n")
         outputs.update(truth_comparison=str(out / "truth_comparison.tsv"),
                        truth_summary=str(out / "truth_comparison.json"))
-        import html as _html
-
         extra_sections.append(("Comparison with the simulated truth",
                                "<pre>" + _html.escape(format_summary(per, summary)) + "</pre>"))
-    perdi_summary = pdir / "summary.json"
-    checks = json.loads(perdi_summary.read_text()).get("decoder_check", {}) if perdi_summary.exists() else {}
-    weak = {m: c for m, c in checks.items() if c.get("beats_mean_image") is False}
     if weak:
-        import html as _html
-
         lines = [f"{m}: best validation loss {c['best_val_loss']:.4f}, training subjects' mean image "
                  f"{c['mean_image_val_loss']:.4f}" for m, c in sorted(weak.items())]
         extra_sections.insert(0, ("PerDI reliability", "<p>The decoder of these models does not reconstruct the "

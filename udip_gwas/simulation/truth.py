@@ -88,6 +88,10 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
         f"PerDI planted structure in the top 3 regions: {summary['perdi_top3_fraction']:.0%} "
         f"(target >= 70%: {ok[summary['met']['perdi_top3_fraction']]})",
     ]
+    weak = [m for m, beats in summary.get("decoder_beats_mean_image", {}).items() if beats is False]
+    if weak:
+        lines.append(f"  decoders that do not beat their training subjects' mean image: {', '.join(weak)} "
+                     "(they barely use the latent; PerDI cannot localise their dimensions)")
     for r in per.itertuples():
         if r.recovered:
             lines.append(f"  {r.region:<18} {r.kind:<9} -> {r.locus_id} ({getattr(r, 'lead_dimension', '')}, "
