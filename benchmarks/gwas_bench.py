@@ -7,6 +7,8 @@ Writes a JSON of figures: wall times of `plink2 --glm` and of our gwas stage for
 phenotype(s), and the ratios (ours / PLINK 2). Our time is split into the association pass (genotype
 import, QC, regression, writing the Hail Table) and the whole stage (plus lambda GC, the combined table and
 the per-dimension GWAS-SSF files). Hail's JVM start-up is measured separately and excluded.
+The 128-phenotype association is timed twice: first (cold: the JVM's first Hail pass, with class loading
+and JIT compilation) and again in the same JVM (warm), which is closer to the per-variant cost of a large run.
 Baselines in the same run: the association with Hail's own ``linear_regression_rows`` engine, and Hail's
 genotype import plus the variant-QC aggregations alone (the floor of any pass over the genotypes in Hail).
 Goal: ours no slower than PLINK 2 on 128 phenotypes.
@@ -118,6 +120,10 @@ def main() -> None:
     fig["ours_128_association_s"] = ours["association_s"]
     fig["ours_128_stage_s"] = ours["stage_s"]
     fig["ours_128_engine"] = ours["engine"]
+    # the same association again in the same JVM: the first Hail pass also pays class loading and JIT
+    # compilation, a one-off cost that a 10-million-variant run spreads thin
+    warm = time_ours(work, "udips.tsv", work / "ours128_warm", "none")
+    fig["ours_128_warm_association_s"] = warm["association_s"]
     lrr = time_ours(work, "udips.tsv", work / "ours128_lrr", "none", engine="linear_regression_rows")
     fig["ours_128_linear_regression_rows_association_s"] = lrr["association_s"]
     fig["hail_import_qc_pass_s"] = time_import_qc(work)
@@ -125,10 +131,12 @@ def main() -> None:
     fig["ours_1_association_s"] = ours1["association_s"]
     fig["ours_1_stage_s"] = ours1["stage_s"]
     fig["ratio_128_association_vs_plink2"] = fig["ours_128_association_s"] / fig["plink2_128_s"]
+    fig["ratio_128_warm_association_vs_plink2"] = fig["ours_128_warm_association_s"] / fig["plink2_128_s"]
     fig["ratio_128_stage_vs_plink2"] = fig["ours_128_stage_s"] / fig["plink2_128_s"]
     fig["ratio_1_stage_vs_plink2"] = fig["ours_1_stage_s"] / fig["plink2_1_s"]
-    fig["ratio_128_association_vs_linear_regression_rows"] = (fig["ours_128_association_s"]
-                                                              / fig["ours_128_linear_regression_rows_association_s"])
+    # both warm: linear_regression_rows runs after the first pass
+    fig["ratio_128_warm_association_vs_linear_regression_rows"] = (
+        fig["ours_128_warm_association_s"] / fig["ours_128_linear_regression_rows_association_s"])
     fig["ratio_import_qc_pass_vs_plink2"] = fig["hail_import_qc_pass_s"] / fig["plink2_128_s"]
     fig = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in fig.items()}
     Path(args.out).write_text(json.dumps(fig, indent=2) + "\n")

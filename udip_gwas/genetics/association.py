@@ -18,8 +18,9 @@ Two engines give the same statistics:
 ``linear_regression_rows``
     Hail's own method with the phenotype list ``y=[...]``. Its Scala code multiplies with a pure-Java BLAS
     on machines where the netlib JNI library does not load (Debian 12 and current Ubuntu: it needs
-    ``libgfortran.so.3``): 26.0 s against the blocked engine's 21.8 s for the whole association pass on
-    5,000 samples x 50,000 variants x 128 dimensions here (``benchmarks/gwas_bench.py``).
+    ``libgfortran.so.3``): 25.9 s against the blocked engine's 15.2 s for the whole association pass on
+    5,000 samples x 50,000 variants x 128 dimensions here, both timed after a first pass had warmed the JVM
+    (``benchmarks/gwas_bench.py``).
 
 ``-log10 p`` is computed from the t statistic in log space, so it stays finite where ``p`` underflows;
 ``p = 10^-(-log10 p)``.
