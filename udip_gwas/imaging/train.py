@@ -122,6 +122,15 @@ def recalibrate_batchnorm(model: torch.nn.Module, loader, device, precision) -> 
     return n
 
 
+def _mean_over_ranks(total: float, count: float, device) -> float:
+    """``total / count`` with both summed over the DDP ranks (each rank saw its share of the validation set)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        t = torch.tensor([total, count], device=device, dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        total, count = float(t[0]), float(t[1])
+    return total / max(count, 1.0)
+
+
 def _evaluate(model, loader, device, precision) -> float:
     model.eval()
     total, count = 0.0, 0.0
@@ -134,11 +143,7 @@ def _evaluate(model, loader, device, precision) -> float:
             n = float(mask.sum())
             total += float(masked_mse(recon.float(), x, mask)) * n
             count += n
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        t = torch.tensor([total, count], device=device, dtype=torch.float64)
-        torch.distributed.all_reduce(t)
-        total, count = float(t[0]), float(t[1])
-    return total / max(count, 1.0)
+    return _mean_over_ranks(total, count, device)
 
 
 def mean_image_loss(train_loader, val_loader, device) -> float:
@@ -165,11 +170,7 @@ def mean_image_loss(train_loader, val_loader, device) -> float:
             mask = x != 0
             err += float((((mean - x) ** 2) * mask).sum(dtype=torch.float64))
             count += float(mask.sum())
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        t = torch.tensor([err, count], device=device, dtype=torch.float64)
-        torch.distributed.all_reduce(t)
-        err, count = float(t[0]), float(t[1])
-    return err / max(count, 1.0)
+    return _mean_over_ranks(err, count, device)
 
 
 def train_autoencoder(
