@@ -76,6 +76,12 @@ def test_train__resume_continues_after_the_last_epoch(trained, tmp_path):
     history = pd.read_csv(tmp_path / "T1" / "history.csv")
     assert list(history["epoch"]) == list(range(1, 10))
     assert result["details"]["T1"]["initial_val_loss"] is None  # resumed, not restarted
+    # a network of another configuration is not resumed from: training starts again, with a warning
+    cfg2["train"]["latent_dim"] = 5
+    cfg2["train"]["epochs"] = 1
+    result = run_train(cfg2, tmp_path)
+    assert result["details"]["T1"]["initial_val_loss"] is not None
+    assert list(pd.read_csv(tmp_path / "T1" / "history.csv")["epoch"]) == [1]
 
 
 def _write(path, data, affine):

@@ -228,8 +228,15 @@ def train_autoencoder(
                                                            patience=settings.plateau_patience)
     start_epoch, best, history = 0, math.inf, []
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    payload = None
     if settings.resume and last_path.exists():
-        _, payload = load_checkpoint(last_path)
+        previous, payload = load_checkpoint(last_path)
+        if previous.config != model.config:
+            # e.g. the stage rerun after a change of latent_dim or base_channels: the weights cannot be loaded
+            log.warning("train %s: %s holds a network of another configuration (%s, now %s); training from the "
+                        "start instead of resuming", modality, last_path, previous.config, model.config)
+            payload = None
+    if payload is not None:
         model.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
