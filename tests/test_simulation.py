@@ -149,6 +149,19 @@ def test_cohort__negative_image_parameters_are_refused(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("voxel_mm", [4.0, 8.0])
+def test_renderer__noise_is_the_1mm_noise_averaged_over_a_voxel(voxel_mm):
+    """noise_sd is a 1 mm acquisition's; a voxel of the coarse grid averages voxel_mm^3 of them."""
+    r = BrainRenderer(voxel_mm)
+    kw = dict(head_scale=1.0, effects=[], intensity_scale={"T1": 1.3, "T2": 0.7}, deformation_mm=0.0)
+    clean = r.render(rng=np.random.default_rng(4), noise_sd=0.0, **kw)
+    noisy = r.render(rng=np.random.default_rng(4), noise_sd=0.05, **kw)
+    for modality, scale in (("T1", 1.3), ("T2", 0.7)):
+        inside = clean[modality] > 0.1  # away from the clip at 1e-3
+        sd = float((noisy[modality] - clean[modality])[inside].std())
+        assert sd == pytest.approx(0.05 * scale / voxel_mm**1.5, rel=0.05)
+
+
 @pytest.mark.parametrize("region", ["Thalamus", "Lateral_Ventricle"])
 def test_renderer__volume_effect_grows_the_structure(region):
     r = BrainRenderer(4.0)

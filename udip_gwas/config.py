@@ -56,7 +56,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "grid_mm": Key(float, 4.0, "voxel size of the simulated images in mm (1 gives the full 182x218x182)",
                        choices=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)),
         "missing_covariate_fraction": Key(float, 0.01, "fraction of covariate values set to NA"),
-        "noise_sd": Key(float, 0.03, "image noise SD relative to the brain's mean intensity"),
+        "noise_sd": Key(float, 0.03, "image noise SD of a 1 mm acquisition relative to the image intensity (a "
+                                     "voxel of a coarser grid averages voxel_mm^3 of them: SD / voxel_mm^1.5)"),
         "head_scale_in_images": Key(float, 0.0, "fraction of each subject's head-size scaling left in the images "
                                                 "(0: removed, as registration to MNI does; 1: all of it)"),
         "deformation_mm": Key(float, 1.0, "SD in mm of the smooth random displacement that gives each subject "

@@ -5,8 +5,9 @@ Each subject's image is the template sampled through a subject-specific warp: gl
 the cohort leaves it out by default, as registration to MNI does), a smooth random displacement field, and,
 for each planted effect on a structure's volume, a local radial expansion (factor > 0) or contraction (< 0)
 around the centroid of the structure in each hemisphere. Intensity effects multiply the intensity inside the
-(warped) structure. Then a global intensity scale and Gaussian noise are applied, and everything outside the
-warped brain mask is zero, as in brain-extracted UK Biobank images.
+(warped) structure. Then a global intensity scale and Gaussian noise (given for a 1 mm acquisition and
+averaged over the grid's voxel) are applied, and everything outside the warped brain mask is zero, as in
+brain-extracted UK Biobank images.
 """
 
 from __future__ import annotations
@@ -127,7 +128,13 @@ class BrainRenderer:
         noise_sd: float,
         deformation_mm: float = 1.0,
     ) -> dict[str, np.ndarray]:
-        """Render one subject; returns ``{modality: float32 image}``."""
+        """Render one subject; returns ``{modality: float32 image}``.
+
+        ``noise_sd`` is the noise of a 1 mm acquisition (relative to the image intensity); a voxel of the
+        ``voxel_mm`` grid stands for the mean of ``voxel_mm ** 3`` 1 mm voxels, so its independent noise has
+        SD ``noise_sd / voxel_mm ** 1.5`` (1/8 of it on the 4 mm grid). ``deformation_mm`` is the SD of the
+        smooth displacement at each control point.
+        """
         pts = self._points
         c0 = self._brain_centre[:, None, None, None]
         coords = c0 + (pts - c0) / head_scale
@@ -157,7 +164,7 @@ class BrainRenderer:
                     factor[self.region_label(eff.region)] *= 1 + eff.amount
             img = img * factor[labels]
             img = img * intensity_scale[modality]
-            img = img + rng.normal(0, noise_sd * intensity_scale[modality], size=img.shape)
+            img = img + rng.normal(0, noise_sd * intensity_scale[modality] / self.voxel_mm ** 1.5, size=img.shape)
             img = np.where(mask, np.maximum(img, 1e-3), 0.0)
             out[modality] = img.astype(np.float32)
         return out
