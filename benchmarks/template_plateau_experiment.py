@@ -17,7 +17,9 @@ For each it records the validation loss per epoch against the mean image's, and,
 per planted structure: r(input, reconstruction), r(causal allele count, reconstruction), r(allele count,
 input) and the SD ratio reconstruction/input of the structure's mean intensity.
 
-    python benchmarks/template_plateau_experiment.py WORKDIR OUTDIR 60 T1:base,T1:lbn_off_z0,T2:lbn_off_z0
+    python benchmarks/template_plateau_experiment.py WORKDIR OUTDIR 60 T1:base,T1:lbn_off_z0,T2:lbn_off_z0 [N_TRAIN]
+
+(CUDA when present, else the CPU; N_TRAIN training subjects, 600 by default.)
 
 writes ``OUTDIR/template_plateau.json``. Results of one H100 run: ``benchmarks/results/template_plateau_h100.json``.
 """
@@ -76,14 +78,16 @@ def _r(a, b) -> float:
 def main() -> None:
     work, out, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     plan = [item.split(":") for item in sys.argv[4].split(",")]
+    n_train = int(sys.argv[5]) if len(sys.argv) > 5 else 600
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.time()
     sim = work / "sim"
     if not (sim / "truth.tsv").exists():
         subprocess.run([sys.executable, "-m", "udip_gwas.cli", "simulate", "--out", str(sim),
-                        "--set", "simulate.n_train=600", "--set", "simulate.n_discovery=300",
+                        "--set", f"simulate.n_train={n_train}", "--set", "simulate.n_discovery=300",
                         "--set", "simulate.n_replication=60", "--set", "simulate.grid_mm=4.0"], check=True)
-    log = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "simulate_s": time.time() - t0,
-           "epochs": epochs, "runs": {}}
+    log = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,
+           "simulate_s": time.time() - t0, "epochs": epochs, "runs": {}}
     truth = pd.read_csv(sim / "truth.tsv", sep="\t")
     root = sim / "images"
     dosages, bim, fam = read_plink_dosages(sim / "genotypes" / "discovery")
@@ -113,23 +117,24 @@ def main() -> None:
 
         train_module.UDIPAutoencoder = build  # train_autoencoder builds its network through this name
         settings = train_module.TrainSettings(epochs=epochs, batch_size=8, lr=2e-3, latent_dim=128, base_channels=4,
-                                              device="cuda", num_workers=6, seed=1, bn_recalibration=64)
+                                              device=device, num_workers=6, seed=1, bn_recalibration=64)
         t = time.time()
         res = train_module.train_autoencoder(pd.DataFrame(rows, columns=["IID", "cache"]),
                                              work / "train" / f"{modality}_{variant}", modality=modality,
                                              settings=settings)
         model = built[-1]
         model.load_state_dict(torch.load(res["best"], weights_only=False)["state_dict"])
-        model = model.cuda().eval()
+        model = model.to(device).eval()
         with torch.no_grad():
-            recon = np.concatenate([model(torch.from_numpy(x[b:b + 32, None]).cuda())[0][:, 0].float().cpu().numpy()
+            recon = np.concatenate([model(torch.from_numpy(x[b:b + 32, None]).to(device))[0][:, 0].float().cpu().numpy()
                                     for b in range(0, len(x), 32)])
         brain = x != 0
         history = pd.read_csv(res["history"])
-        fig = {"train_s": time.time() - t, "best_val": res["best_val_loss"], "mean_image_val": res["mean_image_val_loss"],
-               "initial_val": res["initial_val_loss"], "val_by_epoch": [round(v, 5) for v in history["val_loss"]],
-               "disc_mse": float(((recon - x) ** 2)[brain].mean()), "disc_mean_mse": float(((mean - x) ** 2)[brain].mean()),
-               "structures": {}}
+        fig = {"train_s": time.time() - t, "best_val": res["best_val_loss"],
+               "mean_image_val": res["mean_image_val_loss"], "initial_val": res["initial_val_loss"],
+               "val_by_epoch": [round(v, 5) for v in history["val_loss"]],
+               "disc_mse": float(((recon - x) ** 2)[brain].mean()),
+               "disc_mean_mse": float(((mean - x) ** 2)[brain].mean()), "structures": {}}
         for row in truth.itertuples():
             sel = labels == int(regions.loc[regions["region"] == row.region, "label"].iloc[0])
             g = dosages[[row_of[i] for i in disc["IID"].astype(str)], bim.index[bim["id"] == row.rsid][0]].astype(float)
