@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import nibabel as nib
 import numpy as np
@@ -68,6 +69,8 @@ def test_cohort__files_and_truth(small_cohort):
     truth = pd.read_csv(small_cohort["truth"], sep="\t")
     assert {"variant_id", "region", "kind", "known", "effect_per_sd"} <= set(truth.columns)
     assert len(truth) == 6
+    meta = json.loads((root / "simulation.json").read_text())
+    assert meta["noise_sd_per_voxel"] == pytest.approx(meta["noise_sd"] / 8.0**1.5)  # the 8 mm test grid
     # VCF holds the same calls as the PLINK files
     g, bim, fam = read_plink_dosages(small_cohort["genotypes"]["discovery"])
     with gzip.open(root / "genotypes" / "discovery.vcf.bgz", "rt") as fh:

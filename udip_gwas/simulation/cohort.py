@@ -51,7 +51,8 @@ class PlantedEffect:
 #: sized so that a briefly trained 4 mm autoencoder's UDIPs carry them at the demo's sample size; an
 #: earlier set (4.5-8 % per SD) left all but the pallidum below 5e-8/256 in the demo; at 0.15 the hippocampus
 #: (low contrast in both modalities) reached -log10 p 11.9 in one demo build and 8.2 (below 9.71) in another
-#: whose only differences were float rounding, so it is planted at 0.2
+#: whose only differences were float rounding, so it is planted at 0.2 (all measured with the earlier
+#: noise, 8x the present per-voxel noise on the 4 mm grid)
 DEFAULT_EFFECTS = (
     PlantedEffect("Thalamus", "volume", 0.15, None, True),
     PlantedEffect("Putamen", "intensity", 0.2, "T2", False),
@@ -264,6 +265,8 @@ def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int =
     write_genes_gtf(out / "genes.gtf", panel, causal, rng)
     meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items() if k != "effects"}
     meta["effects"] = [asdict(e) for e in params.effects]
+    # noise_sd is a 1 mm acquisition's; the images carry it averaged over their voxels
+    meta["noise_sd_per_voxel"] = params.noise_sd / params.grid_mm ** 1.5
     (out / "simulation.json").write_text(json.dumps(meta, indent=2) + "\n")
     paths.update(truth=str(out / "truth.tsv"), prior_hits=str(out / "prior_hits.tsv"), genes=str(out / "genes.gtf"))
     return paths
