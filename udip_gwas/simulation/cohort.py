@@ -28,7 +28,7 @@ import pandas as pd
 
 from udip_gwas.exceptions import ConfigError
 from udip_gwas.simulation.genotypes import VariantPanel, simulate_panel, write_plink, write_vcf
-from udip_gwas.simulation.images import BrainRenderer, StructureEffect
+from udip_gwas.simulation.images import BrainRenderer, StructureEffect, noise_sd_per_voxel
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int =
     meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items() if k != "effects"}
     meta["effects"] = [asdict(e) for e in params.effects]
     # noise_sd is a 1 mm acquisition's; the images carry it averaged over their voxels
-    meta["noise_sd_per_voxel"] = params.noise_sd / params.grid_mm ** 1.5
+    meta["noise_sd_per_voxel"] = noise_sd_per_voxel(params.noise_sd, params.grid_mm)
     (out / "simulation.json").write_text(json.dumps(meta, indent=2) + "\n")
     paths.update(truth=str(out / "truth.tsv"), prior_hits=str(out / "prior_hits.tsv"), genes=str(out / "genes.gtf"))
     return paths

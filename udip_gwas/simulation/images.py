@@ -35,6 +35,12 @@ class StructureEffect:
     modality: str | None = None  #: intensity effects may be limited to one modality
 
 
+def noise_sd_per_voxel(noise_sd: float, voxel_mm: float, intensity_scale: float = 1.0) -> float:
+    """Noise SD of a ``voxel_mm`` voxel given a 1 mm acquisition's ``noise_sd`` (times the image's
+    ``intensity_scale``): the voxel stands for the mean of ``voxel_mm ** 3`` 1 mm voxels with independent noise."""
+    return noise_sd * intensity_scale / voxel_mm ** 1.5
+
+
 def flair_contrast(t1_norm: np.ndarray) -> np.ndarray:
     """Map T1 intensity (0..1 inside the brain) to a FLAIR-like contrast: CSF dark, grey matter brighter
     than white matter."""
@@ -164,7 +170,8 @@ class BrainRenderer:
                     factor[self.region_label(eff.region)] *= 1 + eff.amount
             img = img * factor[labels]
             img = img * intensity_scale[modality]
-            img = img + rng.normal(0, noise_sd * intensity_scale[modality] / self.voxel_mm ** 1.5, size=img.shape)
+            img = img + rng.normal(0, noise_sd_per_voxel(noise_sd, self.voxel_mm, intensity_scale[modality]),
+                                   size=img.shape)
             img = np.where(mask, np.maximum(img, 1e-3), 0.0)
             out[modality] = img.astype(np.float32)
         return out
