@@ -31,7 +31,6 @@ import sys
 import time
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
@@ -40,8 +39,9 @@ from torch import nn
 import udip_gwas.imaging.train as train_module
 from udip_gwas.annotation.atlas import atlas_on_grid, harvard_oxford
 from udip_gwas.imaging.autoencoder import UDIPAutoencoder
-from udip_gwas.imaging.volumes import zscore_nonzero
 from udip_gwas.simulation.genotypes import read_plink_dosages
+
+from reconstruction_fidelity import _images, _r  # noqa: E402 (this folder is on sys.path when run as a script)
 
 
 class Variant(UDIPAutoencoder):
@@ -66,22 +66,13 @@ class Variant(UDIPAutoencoder):
         return out + self.mean_image if self.use_mean else out
 
 
-def _load(manifest: pd.DataFrame, modality: str, root: Path) -> np.ndarray:
-    return np.stack([zscore_nonzero(np.asarray(nib.load(root / p).dataobj, dtype=np.float32))
-                     for p in manifest[modality]])
-
-
-def _r(a, b) -> float:
-    return round(float(np.corrcoef(a, b)[0, 1]), 3)
-
-
 def main() -> None:
     work, out, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     plan = [item.split(":") for item in sys.argv[4].split(",")]
     n_train = int(sys.argv[5]) if len(sys.argv) > 5 else 600
     device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.time()
-    sim = work / "sim"
+    sim = work / "simulate"  # the run layout reconstruction_fidelity's _images reads
     if not (sim / "truth.tsv").exists():
         subprocess.run([sys.executable, "-m", "udip_gwas.cli", "simulate", "--out", str(sim),
                         "--set", f"simulate.n_train={n_train}", "--set", "simulate.n_discovery=300",
@@ -89,24 +80,21 @@ def main() -> None:
     log = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,
            "simulate_s": time.time() - t0, "epochs": epochs, "runs": {}}
     truth = pd.read_csv(sim / "truth.tsv", sep="\t")
-    root = sim / "images"
     dosages, bim, fam = read_plink_dosages(sim / "genotypes" / "discovery")
     row_of = {iid: i for i, iid in enumerate(fam["IID"].astype(str))}
     built: list[Variant] = []
     for modality, variant in plan:
-        manifest = pd.read_csv(root / "train_manifest.tsv", sep="\t")
+        train, train_iids, _ = _images(work, "train", modality)
         cache = work / "cache" / modality
         cache.mkdir(parents=True, exist_ok=True)
         rows = []
-        for iid, x in zip(manifest["IID"], _load(manifest, modality, root)):
+        for iid, x in zip(train_iids, train):
             np.save(cache / f"{iid}.npy", x.astype(np.float16))
             rows.append((iid, str(cache / f"{iid}.npy")))
         cached = np.stack([np.load(p).astype(np.float32) for _, p in rows])
         count = (cached != 0).sum(0)
         mean = np.where(count > 0, cached.sum(0) / np.maximum(count, 1), 0).astype(np.float32)
-        disc = pd.read_csv(root / "discovery_manifest.tsv", sep="\t")
-        x = _load(disc, modality, root)
-        affine = nib.load(root / disc[modality].iloc[0]).affine
+        x, disc_iids, affine = _images(work, "discovery", modality)
         labels, regions = atlas_on_grid(harvard_oxford(1.0), x.shape[1:], affine).merged()
         options = dict(latent_bn="lbn" in variant, mean_image=mean if "off" in variant else None,
                        zero_last="z0" in variant)
@@ -137,11 +125,12 @@ def main() -> None:
                "disc_mean_mse": float(((mean - x) ** 2)[brain].mean()), "structures": {}}
         for row in truth.itertuples():
             sel = labels == int(regions.loc[regions["region"] == row.region, "label"].iloc[0])
-            g = dosages[[row_of[i] for i in disc["IID"].astype(str)], bim.index[bim["id"] == row.rsid][0]].astype(float)
+            g = dosages[[row_of[i] for i in disc_iids], bim.index[bim["id"] == row.rsid][0]].astype(float)
             ok = np.isfinite(g)
             s_in, s_rec = x[:, sel].mean(1), recon[:, sel].mean(1)
-            fig["structures"][row.region] = {"r_in_rec": _r(s_in, s_rec), "r_g_rec": _r(g[ok], s_rec[ok]),
-                                             "r_g_in": _r(g[ok], s_in[ok]),
+            fig["structures"][row.region] = {"r_in_rec": round(_r(s_in, s_rec), 3),
+                                             "r_g_rec": round(_r(g[ok], s_rec[ok]), 3),
+                                             "r_g_in": round(_r(g[ok], s_in[ok]), 3),
                                              "sd_ratio": round(float(s_rec.std() / s_in.std()), 4)}
         log["runs"][f"{modality}_{variant}"] = fig
         print(modality, variant, json.dumps(fig), flush=True)
