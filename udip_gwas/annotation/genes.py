@@ -127,8 +127,10 @@ def nearest_genes(variants: pd.DataFrame, genes: pd.DataFrame) -> pd.DataFrame:
                       "variant_id": variants["variant_id"].to_numpy()})
     g = _as_pyranges(genes)
     vr = _as_pyranges(v)
-    inside = vr.join(g).df
-    near = vr.nearest(g).df
+    # the genes' strand comes along as a data column (Strand_b) rather than making the variants stranded;
+    # saying so also keeps pyranges from printing a notice per call
+    inside = vr.join(g, apply_strand_suffix=True).df
+    near = vr.nearest(g, apply_strand_suffix=True).df
     rows = []
     for vid in v["variant_id"]:
         hit = inside[inside["variant_id"] == vid] if len(inside) else inside
@@ -154,7 +156,7 @@ def overlapping_genes(loci: pd.DataFrame, genes: pd.DataFrame) -> pd.DataFrame:
     start, end = one_based_to_half_open(loci["start"], loci["end"])
     lr = _as_pyranges(pd.DataFrame({"Chromosome": _norm_chrom(loci["chromosome"]).to_numpy(), "Start": start,
                                     "End": end, "locus_id": loci["locus_id"].to_numpy()}))
-    joined = lr.join(_as_pyranges(genes)).df
+    joined = lr.join(_as_pyranges(genes), apply_strand_suffix=True).df
     out = []
     for lid in loci["locus_id"]:
         hit = joined[joined["locus_id"] == lid].sort_values("Start_b") if len(joined) else joined
