@@ -81,15 +81,15 @@ def config_from_state_dict(state: dict[str, torch.Tensor], input_shape: tuple[in
     return AutoencoderConfig(input_shape=shape, latent_dim=latent, base_channels=base)  # type: ignore[arg-type]
 
 
-def load_checkpoint(path: str | Path, *, input_shape: tuple[int, int, int] | None = None,
-                    device: str | torch.device = "cpu") -> tuple[UDIPAutoencoder, dict]:
-    """Load our checkpoint or a published UDIP Lightning checkpoint.
+def read_checkpoint(path: str | Path, *, input_shape: tuple[int, int, int] | None = None
+                    ) -> tuple[AutoencoderConfig, dict[str, torch.Tensor], dict]:
+    """Read a checkpoint (ours or a published UDIP Lightning one) without building the network.
 
     Returns
     -------
-    model, payload
-        The network in eval mode on ``device``, and the checkpoint dict (``modality``, ``epoch``, ...,
-        ``format`` is ``udip-gwas`` or ``lightning``).
+    config, state_dict, payload
+        The network's configuration, its weights (any ``model.``-style prefix removed) and the checkpoint
+        dict, whose ``format`` is set to ``udip-gwas`` or ``lightning``.
     """
     path = Path(path)
     if not path.is_file():
@@ -106,6 +106,20 @@ def load_checkpoint(path: str | Path, *, input_shape: tuple[int, int, int] | Non
     else:
         cfg = config_from_state_dict(state, input_shape, source=str(path))
         payload["format"] = "lightning"
+    return cfg, state, payload
+
+
+def load_checkpoint(path: str | Path, *, input_shape: tuple[int, int, int] | None = None,
+                    device: str | torch.device = "cpu") -> tuple[UDIPAutoencoder, dict]:
+    """Load our checkpoint or a published UDIP Lightning checkpoint.
+
+    Returns
+    -------
+    model, payload
+        The network in eval mode on ``device``, and the checkpoint dict (``modality``, ``epoch``, ...,
+        ``format`` is ``udip-gwas`` or ``lightning``).
+    """
+    cfg, state, payload = read_checkpoint(path, input_shape=input_shape)
     model = UDIPAutoencoder(cfg.input_shape, latent_dim=cfg.latent_dim, base_channels=cfg.base_channels,
                             negative_slope=cfg.negative_slope)
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for, place_model
-from udip_gwas.imaging.checkpoint import load_checkpoint, save_checkpoint
+from udip_gwas.imaging.checkpoint import read_checkpoint, save_checkpoint
 from udip_gwas.imaging.dataset import CachedVolumes
 
 log = logging.getLogger(__name__)
@@ -230,11 +230,12 @@ def train_autoencoder(
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     payload = None
     if settings.resume and last_path.exists():
-        previous, payload = load_checkpoint(last_path)
-        if previous.config != model.config:
+        # the configuration alone decides: no second network is built (at 1 mm that is 138 M parameters)
+        previous, _, payload = read_checkpoint(last_path)
+        if previous != model.config:
             # e.g. the stage rerun after a change of latent_dim or base_channels: the weights cannot be loaded
             log.warning("train %s: %s holds a network of another configuration (%s, now %s); training from the "
-                        "start instead of resuming", modality, last_path, previous.config, model.config)
+                        "start instead of resuming", modality, last_path, previous, model.config)
             payload = None
     if payload is not None:
         model.load_state_dict(payload["state_dict"])
