@@ -330,3 +330,19 @@ def test_engine__without_blas_auto_falls_back_and_blocked_is_refused(hail_sessio
         association.resolve_engine("blocked")
     with pytest.raises(InputError, match="not one of"):
         association.resolve_engine("fast")
+
+
+def test_init_hail__spark_tasks_get_one_blas_thread_and_this_process_keeps_its_environment(hail_session):
+    """The session fixture leaves hail.blas_threads at its default (1): the JVM that runs the local tasks sees
+    OPENBLAS_NUM_THREADS=1 (or the value this process already had), and so would cluster executors; the
+    variable is not left behind in this process for later child processes."""
+    import os
+
+    from udip_gwas.exceptions import ConfigError
+    from udip_gwas.genetics.hail_context import init_hail
+
+    jvm = hail_session.current_backend()._jvm
+    assert jvm.java.lang.System.getenv("OPENBLAS_NUM_THREADS") == os.environ.get("OPENBLAS_NUM_THREADS", "1")
+    assert hail_session.spark_context().getConf().get("spark.executorEnv.OPENBLAS_NUM_THREADS") == "1"
+    with pytest.raises(ConfigError, match="blas_threads"):
+        init_hail({"blas_threads": -1}, log_dir=".", seed=0)

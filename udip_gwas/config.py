@@ -117,6 +117,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "local_tmpdir": Key(_OPT_PATH, None, "Hail local_tmpdir"),
         "spark_conf": Key(dict, {}, "extra Spark configuration"),
         "quiet": Key(bool, True, "hide Spark's progress bars"),
+        "blas_threads": Key(int, 1, "BLAS threads per Spark task (OPENBLAS_NUM_THREADS of Hail's JVMs; Spark already "
+                                    "runs a task per core); 0 leaves the environment as it is"),
     },
     "gwas": {
         "genotypes": Key(_OPT_PATH, None, "PLINK prefix (.bed/.bim/.fam), .bgen, .vcf(.bgz) or .mt", must_exist=False),

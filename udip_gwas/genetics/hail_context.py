@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+
+from udip_gwas.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -14,11 +17,16 @@ def init_hail(hail_cfg: dict, *, log_dir: str | Path, seed: int) -> None:
     ``master`` is ``local[N]`` (default), a ``spark://host:port`` URL or ``yarn`` (Dataproc, where
     ``hailctl dataproc submit`` has already configured Spark: pass ``master = "yarn"`` or leave Spark's
     own configuration in charge). ``tmp_dir`` must be visible to every executor on a cluster (for
-    example ``gs://bucket/tmp`` on Dataproc). A Hail session already running is reused.
+    example ``gs://bucket/tmp`` on Dataproc). ``blas_threads`` (default 1) becomes ``OPENBLAS_NUM_THREADS`` of
+    the JVMs that run Spark tasks (the driver in local mode, ``spark.executorEnv`` on a cluster) unless already
+    set there. A Hail session already running is reused.
     """
     import hail as hl
     from hail.utils.java import Env
 
+    blas_threads = int(hail_cfg.get("blas_threads", 1))
+    if blas_threads < 0:
+        raise ConfigError(f"hail.blas_threads must be >= 0, found {blas_threads}")
     if Env._hc is not None:  # asking hl.current_backend() would start a default session
         log.info("Hail already running; reusing it")
         return
@@ -41,5 +49,21 @@ def init_hail(hail_cfg: dict, *, log_dir: str | Path, seed: int) -> None:
         kwargs["tmp_dir"] = hail_cfg["tmp_dir"]
     if hail_cfg.get("local_tmpdir"):
         kwargs["local_tmpdir"] = hail_cfg["local_tmpdir"]
+    # Spark runs one task per core, and each task of the blocked association multiplies its own matrices; an
+    # OpenBLAS that also starts a thread per core in every task oversubscribes the cores. Measured with
+    # benchmarks/gwas_bench.py's data (5,000 x 50,000, 128 phenotypes, local[2]): the warm association pass
+    # 14.6 s with one BLAS thread against 16.4 s with OpenBLAS's default (means of two runs each).
+    restore = False
+    if blas_threads:
+        spark_conf.setdefault("spark.executorEnv.OPENBLAS_NUM_THREADS", str(blas_threads))
+        # local mode: the tasks run in the driver JVM, which takes this process's environment when it starts;
+        # a value already in the environment is the user's and stays
+        if "OPENBLAS_NUM_THREADS" not in os.environ:
+            os.environ["OPENBLAS_NUM_THREADS"] = str(blas_threads)
+            restore = True
     log.info("starting Hail (master %s)", master or "from Spark's configuration")
-    hl.init(**kwargs)
+    try:
+        hl.init(**kwargs)
+    finally:
+        if restore:  # later child processes (data loaders, workers) keep their own defaults
+            del os.environ["OPENBLAS_NUM_THREADS"]
