@@ -155,7 +155,8 @@ def main() -> None:
     fig["ours_128_linear_regression_rows_association_s"] = lrr["association_s"]
     fig["hail_import_qc_pass_s"] = time_import_qc(work)
     fig["hail_import_pass_s"] = time_import(work)
-    fig["numpy_gemm_float64_s"] = time_gemm_floor(args.samples, args.variants, args.phenotypes + 7)  # 6 covariates + intercept
+    # columns: the phenotypes, 6 covariates and the intercept
+    fig["numpy_gemm_float64_s"] = time_gemm_floor(args.samples, args.variants, args.phenotypes + 7)
     ours1 = time_ours(work, "udips1.tsv", work / "ours1", "all")
     fig["ours_1_association_s"] = ours1["association_s"]
     fig["ours_1_stage_s"] = ours1["stage_s"]
