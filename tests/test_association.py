@@ -346,3 +346,17 @@ def test_init_hail__spark_tasks_get_one_blas_thread_and_this_process_keeps_its_e
     assert hail_session.spark_context().getConf().get("spark.executorEnv.OPENBLAS_NUM_THREADS") == "1"
     with pytest.raises(ConfigError, match="blas_threads"):
         init_hail({"blas_threads": -1}, log_dir=".", seed=0)
+
+
+def test_native_blas_available__hail_is_asked_once_per_library(hail_session, monkeypatch):
+    """The discovery and replication GWAS of one run both resolve the engine: Hail's matrix-product check
+    (a Hail job, and a warning when it fails) runs once."""
+    from udip_gwas.genetics import association
+
+    monkeypatch.setattr(association, "_BLAS_CHECKED", {})
+    calls = []
+    real_eval = hail_session.eval
+    monkeypatch.setattr(hail_session, "eval", lambda *a, **k: calls.append(1) or real_eval(*a, **k))
+    first = association.native_blas_available()
+    assert association.native_blas_available() == first
+    assert len(calls) == 1

@@ -55,6 +55,10 @@ def neg_log10_p_expr(t, dof):
     return -(hl.log(2.0) + hl.pT(-hl.abs(t), dof, lower_tail=True, log_p=True)) / hl.log(10.0)
 
 
+#: Hail's matrix-product check per BLAS library found, once per process
+_BLAS_CHECKED: dict[str, bool] = {}
+
+
 def native_blas_available() -> bool:
     """Whether Hail's ndarray matrix product (native BLAS through JNA) works in this Hail session.
 
@@ -75,13 +79,17 @@ def native_blas_available() -> bool:
         log.warning("no BLAS library (%s); install OpenBLAS (Debian: libopenblas0) for the blocked association "
                     "engine; using Hail's linear_regression_rows", err)
         return False
+    if name in _BLAS_CHECKED:  # the discovery and replication GWAS of one run ask twice
+        return _BLAS_CHECKED[name]
     try:
         value = hl.eval(hl.nd.array([[1.0, 2.0]]) @ hl.nd.array([[3.0], [4.0]]))
+        ok = float(value[0, 0]) == 11.0
     except Exception as err:  # the JVM reports a missing libblas as a FatalError/UnsatisfiedLinkError
         log.warning("Hail's native BLAS did not load (%s); install OpenBLAS (Debian: libopenblas0) for the "
                     "blocked association engine", str(err).splitlines()[0][:200])
-        return False
-    return float(value[0, 0]) == 11.0
+        ok = False
+    _BLAS_CHECKED[name] = ok
+    return ok
 
 
 def resolve_engine(engine: str) -> str:

@@ -92,7 +92,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
         out / "lambda_gc.tsv", sep="\t", index=False, float_format="%.4f")
     log.info("lambda GC: median %.3f (range %.3f-%.3f)", np.nanmedian(lambdas), np.nanmin(lambdas),
              np.nanmax(lambdas))
-    engine = hl.eval(ht.engine)
+    engine, dof = hl.eval((ht.engine, ht.dof))  # one evaluation for both globals
     meta = dict(n_samples=len(analysis.table), genome_assembly=g["reference_genome"],
                 covariates=analysis.covariates, transform=g["transform"], software_note=f", engine {engine}")
     write_combined_tsv(ht, out / "combined.tsv.gz", meta=meta)
@@ -108,7 +108,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
         "cohort": cohort, "genotypes": genotypes, "phenotypes": phenotypes, "covariates_file": covariates,
         "sample_counts": analysis.counts, "n_excluded": len(analysis.excluded), "variant_qc": qc_counts,
         "dimensions": analysis.phenotypes, "covariates": analysis.covariates, "transform": g["transform"],
-        "dof": int(hl.eval(ht.dof)), "engine": engine, "lambda_gc_median": float(np.nanmedian(lambdas)),
+        "dof": int(dof), "engine": engine, "lambda_gc_median": float(np.nanmedian(lambdas)),
         "seconds_association": round(t_assoc, 1), "seconds_total": round(time.time() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
