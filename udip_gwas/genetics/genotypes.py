@@ -15,6 +15,9 @@ from udip_gwas.exceptions import InputError
 log = logging.getLogger(__name__)
 
 
+#: global field marking a MatrixTable whose ``dosage`` is the diploid ``GT``'s alternate-allele count
+DOSAGE_FROM_GT = "_udip_dosage_from_gt"
+
 def _exists(path: str) -> bool:
     """Local paths are checked; remote ones (gs://, hdfs://, s3://) are left to Hail."""
     return "://" in path or Path(path).exists()
@@ -73,6 +76,8 @@ def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None,
                              contig_recoding=recode)
         mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
         mt = mt.select_cols().select_entries("GT", "dosage")
+        # PLINK calls are all diploid, so the QC can count genotypes from the dosage sums
+        mt = mt.annotate_globals(**{DOSAGE_FROM_GT: True})
     elif fmt == "vcf":
         if not _exists(path):
             raise InputError(f"VCF not found: {path}")
@@ -129,12 +134,17 @@ def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: floa
 
     n = mt.count_cols()
     has_gt = "GT" in mt.entry
+    # where the dosage is the diploid call's alternate-allele count (PLINK input, marked by the import):
+    # with d in {0, 1, 2}, sum(d) = het + 2 hom_var and sum(d^2) = het + 4 hom_var give the genotype counts
+    # without counting them (three aggregators fewer per entry: about 1 s of the 13-15 s warm association
+    # pass of benchmarks/gwas_bench.py)
+    from_sums = has_gt and DOSAGE_FROM_GT in mt.globals.dtype.fields
     stats = dict(
         n_called=hl.agg.count_where(hl.is_defined(mt.dosage)),
         sum_ds=hl.agg.sum(mt.dosage),
         sum_ds2=hl.agg.sum(mt.dosage * mt.dosage),
     )
-    if has_gt:
+    if has_gt and not from_sums:
         # genotype counts by count_where on the call's alternate-allele count: hl.agg.hardy_weinberg_test
         # counts through a dictionary aggregator, one tree lookup per entry (about a fifth of the stack
         # samples of the association on 5,000 x 50,000), and three is_het/is_hom tests cost more than one count
@@ -143,6 +153,13 @@ def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: floa
                      n_hom_var=hl.agg.count_where(alt == 2))
     mt = mt.annotate_rows(_qc=hl.struct(**stats))
     q = mt._qc
+    if from_sums:
+        # exact: sums of 0, 1 and 4 over fewer than 2^53 samples
+        hom_var = hl.int32(hl.floor((q.sum_ds2 - q.sum_ds) / 2 + 0.5))
+        het = hl.int32(hl.floor(q.sum_ds + 0.5)) - 2 * hom_var
+        mt = mt.annotate_rows(_qc=q.annotate(n_hom_ref=hl.int32(q.n_called) - het - hom_var, n_het=het,
+                                             n_hom_var=hom_var))
+        q = mt._qc
     af = q.sum_ds / (2 * q.n_called)
     var = q.sum_ds2 / q.n_called - (q.sum_ds / q.n_called) ** 2
     info = hl.if_else((af > 0) & (af < 1), var / (2 * af * (1 - af)), 0.0)
