@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 #: global field marking a MatrixTable whose ``dosage`` is the diploid ``GT``'s alternate-allele count
 DOSAGE_FROM_GT = "_udip_dosage_from_gt"
 
+
 def _exists(path: str) -> bool:
     """Local paths are checked; remote ones (gs://, hdfs://, s3://) are left to Hail."""
     return "://" in path or Path(path).exists()
