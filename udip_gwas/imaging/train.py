@@ -268,12 +268,12 @@ def train_autoencoder(
     if len(val_ds):
         # the mean of up to 256 seeded training volumes (the recalibration subset when it is at least that big)
         n_mean = min(max(n_recal, 256), len(train_ids))
-        mean_ids = recal_ids if n_mean == n_recal else sorted(
-            np.random.default_rng(settings.seed).choice(len(train_ids), n_mean, replace=False))
-        # the recalibration loader's persistent workers serve when the subsets are the same
-        mean_loader = recal_loader if n_mean == n_recal else DataLoader(
-            torch.utils.data.Subset(train_ds, [int(i) for i in mean_ids]), shuffle=False,
-            batch_size=settings.batch_size, num_workers=settings.num_workers)
+        if n_mean == n_recal:  # the same subset: the recalibration loader's persistent workers serve
+            mean_loader = recal_loader
+        else:
+            mean_ids = sorted(np.random.default_rng(settings.seed).choice(len(train_ids), n_mean, replace=False))
+            mean_loader = DataLoader(torch.utils.data.Subset(train_ds, [int(i) for i in mean_ids]), shuffle=False,
+                                     batch_size=settings.batch_size, num_workers=settings.num_workers)
         mean_image_val_loss = mean_image_loss(mean_loader, val_loader, device)
         log.info("train %s: validation loss of the training subjects' mean image %.4f (the level a decoder that "
                  "ignores its latent reaches)", modality, mean_image_val_loss)
