@@ -66,6 +66,24 @@ class Variant(UDIPAutoencoder):
         return out + self.mean_image if self.use_mean else out
 
 
+def _modality_data(work: Path, modality: str) -> tuple:
+    """The training volumes cached as the package's training reads them (float16 .npy), their masked mean image
+    (from the cached values), the discovery volumes and the atlas labels on their grid."""
+    train, train_iids, _ = _images(work, "train", modality)
+    cache = work / "cache" / modality
+    cache.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for iid, x in zip(train_iids, train):
+        np.save(cache / f"{iid}.npy", x.astype(np.float16))
+        rows.append((iid, str(cache / f"{iid}.npy")))
+    cached = np.stack([np.load(p).astype(np.float32) for _, p in rows])
+    count = (cached != 0).sum(0)
+    mean = np.where(count > 0, cached.sum(0) / np.maximum(count, 1), 0).astype(np.float32)
+    x, disc_iids, affine = _images(work, "discovery", modality)
+    labels, regions = atlas_on_grid(harvard_oxford(1.0), x.shape[1:], affine).merged()
+    return rows, mean, x, disc_iids, labels, regions
+
+
 def main() -> None:
     work, out, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     plan = [item.split(":") for item in sys.argv[4].split(",")]
@@ -82,20 +100,13 @@ def main() -> None:
     truth = pd.read_csv(sim / "truth.tsv", sep="\t")
     dosages, bim, fam = read_plink_dosages(sim / "genotypes" / "discovery")
     row_of = {iid: i for i, iid in enumerate(fam["IID"].astype(str))}
+    out.mkdir(parents=True, exist_ok=True)
     built: list[Variant] = []
+    data: dict[str, tuple] = {}  # per modality, read once for all its variants
     for modality, variant in plan:
-        train, train_iids, _ = _images(work, "train", modality)
-        cache = work / "cache" / modality
-        cache.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for iid, x in zip(train_iids, train):
-            np.save(cache / f"{iid}.npy", x.astype(np.float16))
-            rows.append((iid, str(cache / f"{iid}.npy")))
-        cached = np.stack([np.load(p).astype(np.float32) for _, p in rows])
-        count = (cached != 0).sum(0)
-        mean = np.where(count > 0, cached.sum(0) / np.maximum(count, 1), 0).astype(np.float32)
-        x, disc_iids, affine = _images(work, "discovery", modality)
-        labels, regions = atlas_on_grid(harvard_oxford(1.0), x.shape[1:], affine).merged()
+        if modality not in data:
+            data[modality] = _modality_data(work, modality)
+        rows, mean, x, disc_iids, labels, regions = data[modality]
         options = dict(latent_bn="lbn" in variant, mean_image=mean if "off" in variant else None,
                        zero_last="z0" in variant)
 
