@@ -3,7 +3,9 @@
 
 GWAS-SSF columns, in order: ``chromosome, base_pair_location, effect_allele, other_allele, beta,
 standard_error, effect_allele_frequency, p_value``, then ``neg_log_10_p_value, variant_id, rsid, n``.
-Missing values are ``#NA``. ``p_value`` below 1e-300 is written from ``-log10 p`` as text
+Missing values are ``#NA``. Numbers: ``beta`` and ``standard_error`` with 6 significant digits in
+scientific notation (``-1.13730e-03``), ``p_value`` with 5 (``9.5560e-01``), ``neg_log_10_p_value`` with 5
+decimals, ``effect_allele_frequency`` as ``%.5g``. ``p_value`` below 1e-300 is written from ``-log10 p`` as text
 (e.g. ``3.1623e-412``), so it never underflows to 0. Files are bgzipped and sorted by chromosome and
 position.
 """
@@ -58,28 +60,82 @@ def _fmt(x, spec="%.6g"):
     return hl.or_else(hl.format(spec, x), "#NA")
 
 
+def _sci(x, digits: int):
+    """``x`` in scientific notation with ``digits`` significant digits, as C's ``%.{digits-1}e`` writes it
+    (``-1.13730e-03``), built from integer arithmetic; ``#NA`` where missing.
+
+    Hail's ``hl.format`` calls Java's ``String.format``, about 1 microsecond a number: the 128 per-dimension
+    files' four numbers per line took most of the gwas stage's time after the association. The mantissa's
+    last digit is rounded half up from ``|x| * 10^k`` in floating point, so at an exact tie it may differ
+    from C's (which rounds the exact binary value). Non-finite values and magnitudes outside
+    1e-300..1e300 go through ``hl.format``.
+    """
+    import hail as hl
+
+    lo, hi = 10 ** (digits - 1), 10 ** digits
+
+    def text(scaled, e):
+        m = hl.int64(hl.floor(scaled + 0.5))        # digits-digit integer mantissa
+        ae = hl.abs(e)
+        return (hl.str(m // lo) + "." + hl.str(m % lo + lo)[1:] + hl.if_else(e < 0, "e-", "e+")
+                + hl.if_else(ae < 10, "0", "") + hl.str(ae))
+
+    def positive(a):
+        e = hl.int32(hl.floor(hl.log10(a)))
+        # log10 can land one off near powers of ten, and rounding can carry into a new digit
+        return hl.rbind(e, a * hl.float64(10.0) ** (digits - 1 - e), lambda e, s: hl.if_else(
+            s + 0.5 >= hi, text(s / 10.0, e + 1), hl.if_else(s + 0.5 < lo, text(s * 10.0, e - 1), text(s, e))))
+
+    def fast(v):
+        a = hl.abs(v)
+        zero = "0." + "0" * (digits - 1) + "e+00"
+        return hl.if_else(a == 0.0, zero, hl.if_else(
+            hl.is_finite(a) & (a >= 1e-300) & (a <= 1e300),
+            hl.if_else(v < 0, "-", "") + positive(a), hl.format(f"%.{digits - 1}e", v)))
+
+    return hl.or_else(hl.rbind(x, fast), "#NA")
+
+
+def _fixed(x, decimals: int):
+    """``x`` with ``decimals`` digits after the point, as C's ``%.{decimals}f`` writes it (``12.34560``),
+    from integer arithmetic (see :func:`_sci`); ``#NA`` where missing; beyond 1e12 through ``hl.format``."""
+    import hail as hl
+
+    scale = 10 ** decimals
+
+    def fast(v):
+        q = hl.int64(hl.floor(hl.abs(v) * scale + 0.5))
+        body = hl.str(q // scale) + "." + hl.str(q % scale + scale)[1:]
+        return hl.if_else(hl.is_finite(v) & (hl.abs(v) < 1e12), hl.if_else(v < 0, "-", "") + body,
+                          hl.format(f"%.{decimals}f", v))
+
+    return hl.or_else(hl.rbind(x, fast), "#NA")
+
+
 def _p_text(p, nlp):
+    """``p`` with 5 significant digits; below 1e-300 written from ``-log10 p`` (no underflow)."""
     import hail as hl
 
     e = hl.int(hl.floor(nlp))
     tiny = hl.format("%.4fe-%d", 10.0 ** (hl.float64(e) - nlp + 1.0), e + 1)
-    return hl.or_else(hl.if_else(p > 1e-300, hl.format("%.4e", p), tiny), "#NA")
+    return hl.or_else(hl.if_else(p > 1e-300, _sci(p, 5), tiny), "#NA")
 
 
 def _variant_fields(ht):
-    """The GWAS-SSF columns that do not depend on the dimension (the first four, then three trailing)."""
+    """The GWAS-SSF columns that do not depend on the dimension: the leading four, the allele frequency,
+    and the trailing three."""
     import hail as hl
 
     lead = dict(chromosome=ht.locus.contig.replace("^chr", ""), base_pair_location=ht.locus.position,
                 effect_allele=ht.alleles[1], other_allele=ht.alleles[0])
-    return lead, dict(variant_id=ht.variant_id, rsid=hl.or_else(ht.rsid, "#NA"), n=ht.n)
+    return lead, _fmt(ht.effect_allele_frequency, "%.5g"), dict(variant_id=ht.variant_id,
+                                                                 rsid=hl.or_else(ht.rsid, "#NA"), n=ht.n)
 
 
-def _ssf_row(ht, beta, se, p, nlp):
-    lead, trail = _variant_fields(ht)
-    return dict(**lead, beta=_fmt(beta), standard_error=_fmt(se),
-                effect_allele_frequency=_fmt(ht.effect_allele_frequency, "%.5g"), p_value=_p_text(p, nlp),
-                neg_log_10_p_value=_fmt(nlp, "%.5f"), **trail)
+def _ssf_row(beta, se, p, nlp, *, lead, eaf, trail):
+    """One GWAS-SSF line's fields, in order (``lead``, ``eaf`` and ``trail`` from :func:`_variant_fields`)."""
+    return dict(**lead, beta=_sci(beta, 6), standard_error=_sci(se, 6), effect_allele_frequency=eaf,
+                p_value=_p_text(p, nlp), neg_log_10_p_value=_fixed(nlp, 5), **trail)
 
 
 def _export(ht, path: Path) -> None:
@@ -93,7 +149,9 @@ def write_dimension_tsvs(ht, indices: list[int], names: list[str], folder: Path,
     ``folder/<name>.tsv.gz``, all in one pass over the table.
 
     The table becomes a matrix of variants by dimensions and Hail's ``export_entries_by_col`` writes every
-    dimension's file from that one pass (128 separate exports re-read the table 128 times).
+    dimension's file from that one pass (128 separate exports re-read the table 128 times). The columns
+    shared by all dimensions are formatted once per variant, as row fields, before the per-dimension
+    ones: used inside the per-dimension map they would be formatted again for every dimension.
     """
     import hail as hl
 
@@ -101,12 +159,15 @@ def write_dimension_tsvs(ht, indices: list[int], names: list[str], folder: Path,
         return
     folder.mkdir(parents=True, exist_ok=True)
     ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
-    lead, _ = _variant_fields(ht)
+    _, eaf, trail = _variant_fields(ht)
+    ht = ht.annotate(_eaf=eaf, **{f"_{k}": v for k, v in trail.items()})
+    lead = _variant_fields(ht)[0]
+    trail = {k: ht[f"_{k}"] for k in trail}
     # export_entries_by_col writes row fields first, then entry fields: the leading four columns are row
     # fields, the rest (from beta on, in GWAS-SSF order) entry fields
     entries = hl.literal(indices).map(lambda i: hl.struct(**{
-        c: v for c, v in _ssf_row(ht, ht.beta[i], ht.standard_error[i], ht.p_value[i],
-                                  ht.neg_log_10_p_value[i]).items() if c not in lead}))
+        c: v for c, v in _ssf_row(ht.beta[i], ht.standard_error[i], ht.p_value[i], ht.neg_log_10_p_value[i],
+                                  lead=lead, eaf=ht._eaf, trail=trail).items() if c not in lead}))
     ht = ht.select(**lead, _entries=entries)
     ht = ht.select_globals(_cols=hl.literal([hl.Struct(dimension=n) for n in names]))
     mt = ht._unlocalize_entries("_entries", "_cols", ["dimension"])
@@ -127,8 +188,9 @@ def write_combined_tsv(ht, path: Path, *, meta: dict) -> None:
 
     ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
     ht = ht.annotate(_best=hl.argmax(ht.neg_log_10_p_value))
-    row = _ssf_row(ht, ht.beta[ht._best], ht.standard_error[ht._best], ht.p_value[ht._best],
-                   ht.neg_log_10_p_value[ht._best])
+    lead, eaf, trail = _variant_fields(ht)
+    row = _ssf_row(ht.beta[ht._best], ht.standard_error[ht._best], ht.p_value[ht._best],
+                   ht.neg_log_10_p_value[ht._best], lead=lead, eaf=eaf, trail=trail)
     row["dimension"] = hl.literal(hl.eval(ht.dimensions))[ht._best]
     row["n_dimensions_p_lt_5e-8"] = hl.len(ht.neg_log_10_p_value.filter(lambda x: x > -np.log10(5e-8)))
     out = ht.select(**row).select(*SSF_COLUMNS, *COMBINED_EXTRA)
