@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from udip_gwas.genetics.phenotypes import build_analysis_set, inverse_normal
 from udip_gwas.genetics.sumstats import neg_log10_p_from_t
@@ -171,6 +172,16 @@ def test_gwas__null_lambda_gc_near_one(gwas_run):
     lam = pd.read_csv(gwas_run["out"] / "gwas" / "lambda_gc.tsv", sep="\t").set_index("dimension")
     # T1_004 has only a covariate effect: no genetic signal at all
     assert 0.85 < lam.loc["T1_004", "lambda_gc"] < 1.15
+
+
+def test_gwas__lambda_gc_is_the_median_chi_square_of_the_files_p_values(gwas_run):
+    lam = pd.read_csv(gwas_run["out"] / "gwas" / "lambda_gc.tsv", sep="\t").set_index("dimension")["lambda_gc"]
+    for dim, df in gwas_run["dims"].items():
+        chi2 = np.sort(stats.chi2.isf(10.0 ** -df["neg_log_10_p_value"].dropna().to_numpy(), 1))
+        # fewer variants than the quantile sketch holds: Hail's median is exact, one of the middle values
+        # (numpy would average the two for an even count); the files carry -log10 p to 5 decimals
+        low, high = chi2[(len(chi2) - 1) // 2], chi2[len(chi2) // 2]
+        assert low * (1 - 1e-4) <= lam[dim] * stats.chi2.ppf(0.5, 1) <= high * (1 + 1e-4), dim
 
 
 def test_gwas__combined_table_takes_the_smallest_p(gwas_run):
