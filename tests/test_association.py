@@ -359,16 +359,20 @@ def test_engines__collinear_covariates_named(engine_data, engine):
         gwas_all_dimensions(import_genotypes(engine_data["prefix"]), bad, qc=qc, engine=engine)
 
 
-def test_engine__without_blas_auto_falls_back_and_blocked_is_refused(hail_session, monkeypatch):
+def test_engine__without_blas_auto_falls_back_and_blocked_is_refused(hail_session, monkeypatch, caplog):
     """No libblas: 'auto' resolves to Hail's method before Hail is asked to load one (that load would
-    block the session), and an explicit 'blocked' is a clear error."""
+    block the session), and an explicit 'blocked' is a clear error; the warning comes once per process."""
     import ctypes.util
 
     from udip_gwas.exceptions import InputError
     from udip_gwas.genetics import association
 
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
-    assert association.resolve_engine("auto") == "linear_regression_rows"
+    monkeypatch.setattr(association, "_BLAS_CHECKED", {})
+    with caplog.at_level("WARNING", logger=association.log.name):
+        assert association.resolve_engine("auto") == "linear_regression_rows"
+        assert association.resolve_engine("auto") == "linear_regression_rows"
+    assert sum("no BLAS library" in r.getMessage() for r in caplog.records) == 1
     with pytest.raises(InputError, match="libblas"):
         association.resolve_engine("blocked")
     with pytest.raises(InputError, match="not one of"):

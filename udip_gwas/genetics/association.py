@@ -71,6 +71,8 @@ def native_blas_available() -> bool:
     import hail as hl
 
     name = ctypes.util.find_library("blas")
+    if (name or "") in _BLAS_CHECKED:  # the discovery and replication GWAS of one run ask twice
+        return _BLAS_CHECKED[name or ""]
     try:
         if name is None:
             raise OSError("no libblas found by the dynamic linker")
@@ -78,9 +80,8 @@ def native_blas_available() -> bool:
     except OSError as err:
         log.warning("no BLAS library (%s); install OpenBLAS (Debian: libopenblas0) for the blocked association "
                     "engine; using Hail's linear_regression_rows", err)
+        _BLAS_CHECKED[name or ""] = False
         return False
-    if name in _BLAS_CHECKED:  # the discovery and replication GWAS of one run ask twice
-        return _BLAS_CHECKED[name]
     try:
         value = hl.eval(hl.nd.array([[1.0, 2.0]]) @ hl.nd.array([[3.0], [4.0]]))
         ok = float(value[0, 0]) == 11.0
