@@ -72,6 +72,26 @@ def _r(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
 
 
+def structure_figures(x: np.ndarray, recon: np.ndarray, labels: np.ndarray, regions: pd.DataFrame,
+                      truth: pd.DataFrame, dosages: np.ndarray, bim: pd.DataFrame) -> dict:
+    """Per planted structure (module docstring): its mean intensity over subjects in the input images ``x``
+    and the reconstructions ``recon`` (subjects x grid), correlated with each other and with the causal allele
+    count (``dosages``: the same subjects' rows, the variants of ``bim``); ``labels``/``regions`` from
+    :meth:`udip_gwas.annotation.atlas.Atlas.merged`."""
+    figures = {}
+    for t in truth.itertuples():
+        sel = labels == int(regions.loc[regions["region"] == t.region, "label"].iloc[0])
+        g = dosages[:, bim.index[bim["id"] == t.rsid][0]].astype(float)
+        ok = np.isfinite(g)
+        s_in, s_rec = x[:, sel].mean(1), recon[:, sel].mean(1)
+        figures[t.region] = {
+            "planted_in": t.modality, "kind": t.kind, "voxels": int(sel.sum()),
+            "r_in_rec": round(_r(s_in, s_rec), 3), "r_g_in": round(_r(g[ok], s_in[ok]), 3),
+            "r_g_rec": round(_r(g[ok], s_rec[ok]), 3), "sd_in": round(float(s_in.std()), 4),
+            "sd_rec": round(float(s_rec.std()), 4), "sd_ratio": round(float(s_rec.std() / s_in.std()), 4)}
+    return figures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="a demo run folder (simulate/, train/)")
@@ -104,16 +124,7 @@ def main() -> None:
         out = {"masked_mse": float(((recon - x) ** 2)[brain].mean()),
                "mean_image_mse": float(((np.broadcast_to(mean_image, x.shape) - x) ** 2)[brain].mean()),
                "structures": {}}
-        for t in truth.itertuples():
-            sel = labels == int(regions.loc[regions["region"] == t.region, "label"].iloc[0])
-            g = dosages[rows, bim.index[bim["id"] == t.rsid][0]].astype(float)
-            ok = np.isfinite(g)
-            s_in, s_rec = x[:, sel].mean(1), recon[:, sel].mean(1)
-            out["structures"][t.region] = {
-                "planted_in": t.modality, "kind": t.kind, "voxels": int(sel.sum()),
-                "r_in_rec": round(_r(s_in, s_rec), 3), "r_g_in": round(_r(g[ok], s_in[ok]), 3),
-                "r_g_rec": round(_r(g[ok], s_rec[ok]), 3), "sd_in": round(float(s_in.std()), 4),
-                "sd_rec": round(float(s_rec.std()), 4)}
+        out["structures"] = structure_figures(x, recon, labels, regions, truth, dosages[rows], bim)
         figures["modalities"][modality] = out
         print(modality, json.dumps(out), flush=True)
     Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")

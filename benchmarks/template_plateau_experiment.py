@@ -41,7 +41,8 @@ from udip_gwas.annotation.atlas import atlas_on_grid, harvard_oxford
 from udip_gwas.imaging.autoencoder import UDIPAutoencoder
 from udip_gwas.simulation.genotypes import read_plink_dosages
 
-from reconstruction_fidelity import _images, _r  # noqa: E402 (this folder is on sys.path when run as a script)
+# this folder is on sys.path when run as a script
+from reconstruction_fidelity import _images, structure_figures  # noqa: E402
 
 
 class Variant(UDIPAutoencoder):
@@ -133,16 +134,9 @@ def main() -> None:
                "mean_image_val": res["mean_image_val_loss"], "initial_val": res["initial_val_loss"],
                "val_by_epoch": [round(v, 5) for v in history["val_loss"]],
                "disc_mse": float(((recon - x) ** 2)[brain].mean()),
-               "disc_mean_mse": float(((mean - x) ** 2)[brain].mean()), "structures": {}}
-        for row in truth.itertuples():
-            sel = labels == int(regions.loc[regions["region"] == row.region, "label"].iloc[0])
-            g = dosages[[row_of[i] for i in disc_iids], bim.index[bim["id"] == row.rsid][0]].astype(float)
-            ok = np.isfinite(g)
-            s_in, s_rec = x[:, sel].mean(1), recon[:, sel].mean(1)
-            fig["structures"][row.region] = {"r_in_rec": round(_r(s_in, s_rec), 3),
-                                             "r_g_rec": round(_r(g[ok], s_rec[ok]), 3),
-                                             "r_g_in": round(_r(g[ok], s_in[ok]), 3),
-                                             "sd_ratio": round(float(s_rec.std() / s_in.std()), 4)}
+               "disc_mean_mse": float(((mean - x) ** 2)[brain].mean()),
+               "structures": structure_figures(x, recon, labels, regions, truth,
+                                               dosages[[row_of[i] for i in disc_iids]], bim)}
         log["runs"][f"{modality}_{variant}"] = fig
         print(modality, variant, json.dumps(fig), flush=True)
         (out / "template_plateau.json").write_text(json.dumps(log, indent=1))

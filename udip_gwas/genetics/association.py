@@ -273,6 +273,7 @@ def lambda_gc(ht):
     from scipy import stats
 
     ht = ht.filter(hl.is_missing(ht.qc_fail))
-    med = ht.aggregate(hl.agg.array_agg(lambda x: hl.agg.approx_median(x, k=_LAMBDA_SKETCH_K), ht.neg_log_10_p_value))
+    med = ht.aggregate(hl.agg.array_agg(lambda x: hl.agg.approx_median(x, k=_LAMBDA_SKETCH_K),
+                                        ht.neg_log_10_p_value))
     return [float(stats.chi2.isf(10.0 ** -float(m), 1)) / 0.454936423119572 if m is not None else float("nan")
             for m in med]

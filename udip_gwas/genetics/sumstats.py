@@ -5,9 +5,9 @@ GWAS-SSF columns, in order: ``chromosome, base_pair_location, effect_allele, oth
 standard_error, effect_allele_frequency, p_value``, then ``neg_log_10_p_value, variant_id, rsid, n``.
 Missing values are ``#NA``. Numbers: ``beta`` and ``standard_error`` with 6 significant digits in
 scientific notation (``-1.13730e-03``), ``p_value`` with 5 (``9.5560e-01``), ``neg_log_10_p_value`` with 5
-decimals, ``effect_allele_frequency`` as ``%.5g``. ``p_value`` below 1e-300 is written from ``-log10 p`` as text
-(e.g. ``3.1623e-412``), so it never underflows to 0. Files are bgzipped and sorted by chromosome and
-position.
+decimals, ``effect_allele_frequency`` as ``%.5g``. ``p_value`` below 1e-300 is written from ``-log10 p``
+as text (e.g. ``3.1623e-412``), so it never underflows to 0. Files are bgzipped and sorted by chromosome
+and position.
 """
 
 from __future__ import annotations
