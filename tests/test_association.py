@@ -395,6 +395,19 @@ def test_init_hail__spark_tasks_get_one_blas_thread_and_this_process_keeps_its_e
         init_hail({"blas_threads": -1}, log_dir=".", seed=0)
 
 
+def test_init_hail__local_files_without_checksum_side_files(hail_session, tmp_path):
+    """Hail's local writes go through Hadoop's RawLocalFileSystem: no .crc files, and what is written reads back."""
+    hl = hail_session
+    assert hl.spark_context().getConf().get("spark.hadoop.fs.file.impl") == "org.apache.hadoop.fs.RawLocalFileSystem"
+    ht = hl.utils.range_table(20, n_partitions=2)
+    ht.write(str(tmp_path / "t.ht"))
+    ht.export(str(tmp_path / "t.tsv.bgz"))
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".crc")]
+    back = hl.read_table(str(tmp_path / "t.ht"))
+    assert back.aggregate(hl.agg.collect(back.idx)) == list(range(20))
+    assert pd.read_csv(tmp_path / "t.tsv.bgz", sep="\t", compression="gzip")["idx"].tolist() == list(range(20))
+
+
 def test_native_blas_available__hail_is_asked_once_per_library(hail_session, monkeypatch):
     """The discovery and replication GWAS of one run both resolve the engine: Hail's matrix-product check
     (a Hail job, and a warning when it fails) runs once."""
