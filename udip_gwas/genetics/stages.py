@@ -246,9 +246,11 @@ def run_loci(cfg: dict, out: Path) -> dict:
         log.info("loci at p < %.3g (%s): %d significant variants, %d clumps, %d loci (%d in the MHC)", thr, name,
                  int((cand["neg_log_10_p_value"] > -np.log10(thr)).sum()), len(clumps), len(loci),
                  int(loci["mhc"].sum()) if len(loci) else 0)
+    results = {name: _add_replication(cfg, loci, gdir) for name, loci in results.items()}
+    # one LD computation for the leads of every threshold's loci (each is a pass over the genotypes)
+    novelty = _novelty_evidence(cfg, list(results.values()), ht, ld_mt)
     for name, loci in results.items():
-        loci = _add_replication(cfg, loci, gdir)
-        loci = _add_novelty(cfg, loci, ht, ld_mt)
+        loci = _add_novelty(cfg, loci, novelty)
         results[name] = loci
         suffix = "" if name == "bonferroni" else "_genome_wide"
         loci.to_csv(out / f"loci{suffix}.tsv", sep="\t", index=False)
@@ -312,15 +314,19 @@ def _add_replication(cfg: dict, loci: pd.DataFrame, gdir: Path) -> pd.DataFrame:
     return out
 
 
-def _add_novelty(cfg: dict, loci: pd.DataFrame, ht, ld_mt) -> pd.DataFrame:
+def _novelty_evidence(cfg: dict, loci_sets: list[pd.DataFrame], ht, ld_mt):
+    """The prior hits and, per lead variant of any of ``loci_sets``, the prior hits in LD with it; None when
+    no prior-hit table is configured or there are no loci."""
     import hail as hl
 
     from udip_gwas.genetics.ld import ld_pairs
-    from udip_gwas.genetics.novelty import annotate_novelty, read_prior_hits
+    from udip_gwas.genetics.novelty import read_prior_hits
 
     nv = cfg["novelty"]
-    if not nv["prior_hits"] or loci.empty:
-        return loci
+    non_empty = [df for df in loci_sets if not df.empty]
+    if not nv["prior_hits"] or not non_empty:
+        return None
+    loci = pd.concat(non_empty)
     prior = read_prior_hits(nv["prior_hits"], reference_genome=cfg["gwas"]["reference_genome"])
     # prior hits present in the genotypes, for the LD criterion
     keys = hl.literal({(str(c), int(p)) for c, p in zip(prior["chromosome"], prior["base_pair_location"])})
@@ -345,7 +351,17 @@ def _add_novelty(cfg: dict, loci: pd.DataFrame, ht, ld_mt) -> pd.DataFrame:
             for lead, other in ((a, b), (b, a)):
                 if lead in lead_ids and other in hit_rsid:
                     ld_with_lead.setdefault(lead, set()).add(hit_rsid[other])
-    out = annotate_novelty(loci, prior, window_kb=nv["window_kb"], ld_with_lead=ld_with_lead)
+    return prior, ld_with_lead
+
+
+def _add_novelty(cfg: dict, loci: pd.DataFrame, evidence) -> pd.DataFrame:
+    """Known/novel per locus from :func:`_novelty_evidence`'s prior hits and LD."""
+    from udip_gwas.genetics.novelty import annotate_novelty
+
+    if evidence is None or loci.empty:
+        return loci
+    prior, ld_with_lead = evidence
+    out = annotate_novelty(loci, prior, window_kb=cfg["novelty"]["window_kb"], ld_with_lead=ld_with_lead)
     log.info("novelty: %d known, %d novel", int((out["novelty"] == "known").sum()), int((out["novelty"] == "novel").sum()))
     return out
 
