@@ -124,19 +124,19 @@ def test_number_text__matches_c_printf(hail_session):
     values = list(rng.choice([-1, 1], 300) * mags) + list(rng.normal(0, 0.05, 200)) + list(rng.uniform(0, 1, 100))
     edges = [0.0, 1.0, -1.0, 10.0, 1e-5, 0.001, 123.0, 9.999996, 9.999994, 99999.96, 0.099999996, 1e-300, 1e300,
              2.5e-305, 1e305, 7e-310, float("inf"), float("-inf")]
+    fixed_values = list(np.abs(values[300:])) + [0.0, 12.345671, 9.999996, 399.5, 1e11, 3e12]
     got = hl.eval(hl.struct(
         sci6=hl.literal(values + edges, dtype="array<float64>").map(lambda v: _sci(v, 6)),
         sci5=hl.literal(values + edges, dtype="array<float64>").map(lambda v: _sci(v, 5)),
         missing=_sci(hl.missing("float64"), 6),
-        fixed=hl.literal(list(np.abs(values[300:])) + [0.0, 12.345671, 9.999996, 399.5, 1e11, 3e12],
-                         dtype="array<float64>").map(lambda v: _fixed(v, 5))))
+        fixed=hl.literal(fixed_values, dtype="array<float64>").map(lambda v: _fixed(v, 5))))
     java_special = {"inf": "Infinity", "-inf": "-Infinity"}
     want6 = [java_special.get(f"{v:.5e}", f"{v:.5e}") for v in values + edges]
     want5 = [java_special.get(f"{v:.4e}", f"{v:.4e}") for v in values + edges]
     assert got.sci6 == want6
     assert got.sci5 == want5
     assert got.missing == "#NA"
-    assert got.fixed == [f"{v:.5f}" for v in list(np.abs(values[300:])) + [0.0, 12.345671, 9.999996, 399.5, 1e11, 3e12]]
+    assert got.fixed == [f"{v:.5f}" for v in fixed_values]
 
 
 @pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 (Debian package plink2) not installed")

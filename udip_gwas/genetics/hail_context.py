@@ -37,9 +37,9 @@ def init_hail(hail_cfg: dict, *, log_dir: str | Path, seed: int) -> None:
         spark_conf.setdefault("spark.driver.memory", hail_cfg["driver_memory"])
     spark_conf.setdefault("spark.ui.enabled", "false")
     # Hadoop's default for file: paths (LocalFileSystem) writes a .crc side file beside every file, twice the
-    # files, and without Hadoop's native library (pip's pyspark has none) each is created with a chmod process: the
-    # gwas stage's 128 per-dimension files (512 part files and their copies on the benchmark's 4 partitions)
-    # took 22.5-22.7 s that way against 18.0-18.8 s without the checksum files (benchmarks/gwas_bench.py data)
+    # files, and without Hadoop's native library (pip's pyspark has none) each is created with a chmod
+    # process: the gwas stage's 128 per-dimension files (512 part files and their copies on the benchmark's 4
+    # partitions) took 22.5-22.7 s that way against 18.0-18.8 s without the checksum files (gwas_bench data)
     spark_conf.setdefault("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
     if hail_cfg.get("quiet", True):
         spark_conf.setdefault("spark.ui.showConsoleProgress", "false")
