@@ -71,8 +71,9 @@ def native_blas_available() -> bool:
     import hail as hl
 
     name = ctypes.util.find_library("blas")
-    if (name or "") in _BLAS_CHECKED:  # the discovery and replication GWAS of one run ask twice
-        return _BLAS_CHECKED[name or ""]
+    key = name or ""  # "" stands for no library found
+    if key in _BLAS_CHECKED:  # the discovery and replication GWAS of one run ask twice
+        return _BLAS_CHECKED[key]
     try:
         if name is None:
             raise OSError("no libblas found by the dynamic linker")
@@ -80,7 +81,7 @@ def native_blas_available() -> bool:
     except OSError as err:
         log.warning("no BLAS library (%s); install OpenBLAS (Debian: libopenblas0) for the blocked association "
                     "engine; using Hail's linear_regression_rows", err)
-        _BLAS_CHECKED[name or ""] = False
+        _BLAS_CHECKED[key] = False
         return False
     try:
         value = hl.eval(hl.nd.array([[1.0, 2.0]]) @ hl.nd.array([[3.0], [4.0]]))
@@ -89,7 +90,7 @@ def native_blas_available() -> bool:
         log.warning("Hail's native BLAS did not load (%s); install OpenBLAS (Debian: libopenblas0) for the "
                     "blocked association engine", str(err).splitlines()[0][:200])
         ok = False
-    _BLAS_CHECKED[name] = ok
+    _BLAS_CHECKED[key] = ok
     return ok
 
 
