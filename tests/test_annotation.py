@@ -14,7 +14,7 @@ from scipy import stats
 
 from udip_gwas.annotation.atlas import harvard_oxford, template
 from udip_gwas.annotation.genes import nearest_genes, one_based_to_half_open, overlapping_genes, read_genes
-from udip_gwas.annotation.perdi import RunningPairedT, perdi_maps, postprocess
+from udip_gwas.annotation.perdi import RunningPairedT, linear_decoder_maps, perdi_maps, postprocess
 from udip_gwas.annotation.regions import ks_enrichment, region_scores
 from udip_gwas.imaging.autoencoder import AutoencoderConfig
 from udip_gwas.imaging.grid import mni_grid
@@ -76,6 +76,64 @@ def test_perdi__decoder_changing_one_structure_puts_it_first():
     assert set(lat["region"].iloc[:2]) == {"Putamen"}
     assert scores.loc[(scores["dimension"] == "d4") & (scores["region"] == "Putamen") &
                       (scores["hemisphere"] == "bilateral"), "rank"].iloc[0] > 1
+
+
+def test_linear_decoder__t_maps_match_statsmodels_ols():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    n, p, shape = 60, 5, (4, 3, 5)
+    u = rng.normal(size=(n, p)) @ rng.normal(size=(p, p))  # correlated dimensions, unequal scales
+    u[:, 2] += 40.0
+    patterns = rng.normal(size=(p, *shape))
+    vols = 1.5 + np.einsum("np,p...->n...", u, patterns) * 0.2 + rng.normal(size=(n, *shape))
+    mask = rng.random(shape) > 0.2
+    mask[0, 0, 0] = True
+    vols[:, 0, 0, 0] = 2.0  # a voxel with no variation: t 0, not nan
+    t = linear_decoder_maps(u, lambda i: vols[i], voxel_mask=mask, dimensions=[1, 3], batch_size=7,
+                            voxel_chunk=5)
+    t_neg = linear_decoder_maps(u, lambda i: vols[i], voxel_mask=mask, dimensions=[1, 3], k=-1.0)
+    np.testing.assert_allclose(t_neg, -t)
+    assert t.shape == (2, *shape) and np.all(t[:, ~mask] == 0) and np.all(t[:, 0, 0, 0] == 0)
+    checked = 0
+    for idx in zip(*np.nonzero(mask)):
+        if idx == (0, 0, 0):
+            continue
+        fit = sm.OLS(vols[(slice(None), *idx)], sm.add_constant(u)).fit()
+        np.testing.assert_allclose(t[(slice(None), *idx)], fit.tvalues[[2, 4]], rtol=1e-6)
+        checked += 1
+    assert checked > 30
+
+
+def test_linear_decoder__refuses_too_few_subjects_and_constant_dimensions():
+    vols = np.ones((6, 2, 2, 2))
+    with pytest.raises(ValueError, match="more subjects than 6"):
+        linear_decoder_maps(np.random.default_rng(0).normal(size=(6, 5)), lambda i: vols[i],
+                            voxel_mask=np.ones((2, 2, 2), bool))
+    u = np.random.default_rng(0).normal(size=(6, 2))
+    u[:, 1] = 3.0
+    with pytest.raises(ValueError, match=r"column\(s\) \[1\] are constant"):
+        linear_decoder_maps(u, lambda i: vols[i], voxel_mask=np.ones((2, 2, 2), bool))
+
+
+def test_linear_decoder__dimension_carried_by_one_structure_puts_it_first():
+    """Images whose putamen intensity follows one dimension (the others: diffuse patterns) put the putamen
+    first for that dimension after the PerDI post-processing and region scoring."""
+    atlas = harvard_oxford(8.0)
+    merged, table = atlas.merged()
+    label = int(table.loc[table["region"] == "Putamen", "label"].iloc[0])
+    brain = template(8.0) > 0
+    rng = np.random.default_rng(4)
+    u = rng.normal(size=(80, 6))
+    patterns = rng.normal(size=(6, *merged.shape)) * 0.05
+    patterns[2] = (merged == label) * 0.3
+    vols = np.where(brain, rng.normal(size=(80, *merged.shape)) + np.einsum("nd,d...->n...", u, patterns), 0)
+    t = linear_decoder_maps(u, lambda i: vols[i], voxel_mask=brain, dimensions=[2, 4])
+    maps = {f"d{d}": postprocess(t[i], brain, sigma_voxels=3 / 8) for i, d in enumerate([2, 4])}
+    scores = region_scores(maps, atlas, brain)
+    bil = scores[scores["hemisphere"] == "bilateral"]
+    assert bil[bil["dimension"] == "d2"].sort_values("rank")["region"].iloc[0] == "Putamen"
+    assert bil.loc[(bil["dimension"] == "d4") & (bil["region"] == "Putamen"), "rank"].iloc[0] > 1
 
 
 def _ks_direct(values: np.ndarray, in_region: np.ndarray) -> float:
@@ -179,6 +237,14 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
     assert "http://" not in html and "https://" not in html  # opens offline
     # the model whose decoder does not beat the mean image is named, the other is not
     assert "PerDI reliability" in html and "T1: best validation loss 0.2500" in html and "T2: best" not in html
+    assert "PerDI reliability" in html and "from the autoencoder&#x27;s decoder" in html
+    # maps from the linear decoder do not depend on the network decoder: no reliability warning, and the montages
+    # say which decoder drew them
+    summary = json.loads((tmp_path / "perdi" / "summary.json").read_text())
+    (tmp_path / "perdi" / "summary.json").write_text(json.dumps({**summary, "decoder": "linear"}))
+    run_report(cfg, tmp_path / "report")
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "PerDI reliability" not in html and "from a linear decoder fitted by least squares" in html
 
 
 def _fsl_maxprob(kind: str) -> tuple[np.ndarray, dict[int, str]]:

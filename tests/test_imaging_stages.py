@@ -325,3 +325,52 @@ def test_volume_worker_module_imports_neither_torch_nor_monai():
             "print(sorted(m for m in ('torch', 'monai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_perdi__linear_decoder_stage_fits_on_the_images_and_records_exclusions(trained, small_cohort, tmp_path):
+    """PerDI with ``decoder = "linear"``: the chosen subjects' images are checked (a missing file and a subject
+    absent from the manifest are written to excluded_subjects.tsv with their reasons), and each map equals the
+    post-processed t statistics of the dimension's coefficient fitted on the remaining subjects."""
+    import json
+
+    from udip_gwas.annotation.atlas import template_on_grid
+    from udip_gwas.annotation.perdi import linear_decoder_maps, postprocess
+    from udip_gwas.annotation.stages import run_perdi
+    from udip_gwas.imaging.volumes import zscore_nonzero
+
+    _, _, result = trained
+    manifest = read_image_table(small_cohort["manifests"]["discovery"], ["T1"]).iloc[:30].reset_index(drop=True)
+    manifest.to_csv(tmp_path / "all.tsv", sep="\t", index=False)
+    ecfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
+        "images": str(tmp_path / "all.tsv"), "checkpoints": {"T1": result["checkpoints"]["T1"]}, "num_workers": 1}})
+    udips_path = run_extract(ecfg, tmp_path / "extract")["discovery"]["T1"]["udips"]
+    gone, unlisted = manifest.at[3, "IID"], manifest.at[7, "IID"]
+    perdi_manifest = manifest.copy()
+    perdi_manifest.loc[3, "T1"] = str(tmp_path / "moved_away.nii.gz")
+    perdi_manifest = perdi_manifest.drop(index=7)
+    perdi_manifest.to_csv(tmp_path / "perdi.tsv", sep="\t", index=False)
+    settings = {"checkpoints": {"T1": result["checkpoints"]["T1"]}, "udips": {"T1": udips_path}, "n_subjects": 30,
+                "decoder": "linear"}
+    with pytest.raises(ConfigError, match="needs 'perdi.images'"):
+        run_perdi(config.load(None, {"run": {"out": str(tmp_path)}, "perdi": settings}), tmp_path / "perdi")
+    cfg = config.load(None, {"run": {"out": str(tmp_path)},
+                             "perdi": {**settings, "images": str(tmp_path / "perdi.tsv")}})
+    run_perdi(cfg, tmp_path / "perdi")
+    used = pd.read_csv(tmp_path / "perdi" / "subjects.tsv", sep="\t", dtype=str)["IID"].tolist()
+    assert len(used) == 28 and gone not in used and unlisted not in used
+    excl = pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t", dtype=str)
+    excl = excl[excl["stage"] == "perdi"].set_index("IID")["reason"]
+    assert set(excl.index) == {gone, unlisted}
+    assert "moved_away.nii.gz" in excl[gone] and "no image listed in" in excl[unlisted]
+    assert json.loads((tmp_path / "perdi" / "summary.json").read_text())["decoder"] == "linear"
+    # the stage's map of one dimension against the fit done here from the NIfTI files
+    udips = pd.read_csv(udips_path, sep="\t", dtype={"IID": str}).set_index("IID").loc[used]
+    paths = manifest.set_index("IID").loc[used, "T1"]
+    vols = [zscore_nonzero(nib.load(p).get_fdata().astype(np.float32)) for p in paths]
+    img = nib.load(str(tmp_path / "perdi" / "maps" / "T1_004.nii.gz"))
+    mask = template_on_grid(img.shape, img.affine) > 0
+    t = linear_decoder_maps(udips.to_numpy(), lambda i: vols[i], voxel_mask=mask, dimensions=[3])[0]
+    expected = postprocess(t, mask, sigma_voxels=3.0 / 8.0)
+    # the stage reads the float16 cache of the volumes
+    np.testing.assert_allclose(np.asarray(img.dataobj), expected, rtol=0, atol=0.02 * expected.max())
+    assert expected.max() > 0

@@ -182,6 +182,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                "discovery tables)"),
         "latent_basis": Key(dict, {}, "modality -> latent basis of rotated UDIPs (default: the latent_basis_<modality>"
                                       ".tsv beside the UDIP table, when there is one)"),
+        "decoder": Key(str, "network", "network: decode with the autoencoder's decoder, as published (paired t of "
+                                        "perturbed against original reconstructions); linear: a linear decoder "
+                                        "fitted by least squares from the subjects' UDIPs to their images (t of "
+                                        "each dimension's coefficient), for models whose decoder does not draw "
+                                        "what the latent carries", choices=("network", "linear")),
+        "images": Key(_OPT_PATH, None, "manifest TSV or BIDS folder with the images of the UDIP table's subjects "
+                                       "(decoder = linear; default in a run: the extract stage's discovery images)",
+                      must_exist=True),
         "n_subjects": Key(int, 500, "subjects drawn (seeded) from the UDIP table"),
         "k": Key(float, 1.0, "perturbation in SDs of the dimension"),
         "negative": Key(bool, False, "also write maps for the -k SD perturbation"),

@@ -182,6 +182,8 @@ def wire(cfg: dict) -> dict:
     setdefault("perdi", "checkpoints", dict(cfg["extract"]["checkpoints"]))
     setdefault("perdi", "udips", {m: str(ext / "discovery" / f"udips_{m}.tsv") for m in cfg["perdi"]["checkpoints"]})
     setdefault("perdi", "loci", str(base / "loci" / "loci.tsv"))
+    if cfg["perdi"]["decoder"] == "linear":  # the linear decoder is fitted on the perturbed subjects' images
+        setdefault("perdi", "images", cfg["extract"]["images"])
     setdefault("report", "loci", str(base / "loci" / "loci.tsv"))
     setdefault("report", "perdi", str(base / "perdi"))
     setdefault("report", "gwas", str(base / "gwas"))

@@ -8,6 +8,14 @@ Efficiency: subjects are processed in batches; each batch's original reconstruct
 reused for every dimension; the t statistics come from running means and sums of squares of the
 differences (Welford), so no subject's volume is kept after its batch.
 
+A linear decoder (``linear_decoder_maps``) is the alternative for models whose network decoder does not draw
+what the latent carries (one that does not beat its training subjects' mean image): per voxel, the subjects'
+image intensity is fitted by least squares on an intercept and all their UDIP dimensions. Perturbing dimension
+``d`` by ``k`` SDs changes that decoder's output by ``k`` times the coefficient of the standardised dimension,
+the same change for every subject, so the paired t test degenerates; the map is the coefficient's own t
+statistic instead (the change against its standard error), signed by ``k``. It is the voxelwise association
+of a dimension with the images holding the other dimensions fixed, and needs the subjects' images.
+
 References
 ----------
 Patel K. et al., Communications Biology 7, 414 (2024), "PerDI".
@@ -127,6 +135,86 @@ def perdi_maps(
             if progress:
                 progress(min(step, total_steps), total_steps)
         out[start:start + len(chunk)] = acc.t().float().cpu().numpy()
+    return out
+
+
+def linear_decoder_maps(
+    udips: np.ndarray,
+    load: Callable[[int], np.ndarray],
+    *,
+    voxel_mask: np.ndarray,
+    dimensions: list[int] | None = None,
+    k: float = 1.0,
+    batch_size: int = 32,
+    voxel_chunk: int = 1 << 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Voxelwise t maps of a least-squares linear decoder from the UDIPs to the images (module docstring).
+
+    Parameters
+    ----------
+    udips
+        (N, n_dimensions) UDIP values as analysed (raw or rotated), one row per subject.
+    load
+        ``load(i)`` returns subject ``i``'s z-scored volume on the grid of ``voxel_mask``.
+    voxel_mask
+        Voxels to fit (outside them the maps are 0). Memory is about ``8 * (n_dimensions + 3)`` bytes per voxel.
+    dimensions
+        0-based columns of ``udips`` to map (default all); every column is a regressor.
+
+    Returns
+    -------
+    ndarray
+        (len(dimensions), *grid) float32 t statistics of the dimensions' coefficients, times the sign of ``k``.
+    """
+    u = np.asarray(udips, dtype=np.float64)
+    n, p = u.shape
+    dims = list(range(p)) if dimensions is None else list(dimensions)
+    if n <= p + 1:
+        raise ValueError(f"linear decoder: {n} subjects for {p} dimensions and an intercept; it needs more subjects "
+                         f"than {p + 1} (raise perdi.n_subjects)")
+    sd = u.std(0, ddof=1)
+    flat = [int(i) for i in np.flatnonzero(~(sd > 0))]
+    if flat:
+        raise ValueError(f"linear decoder: dimension column(s) {flat[:5]} are constant over the {n} subjects")
+    x = np.column_stack([np.ones(n), (u - u.mean(0)) / sd])
+    xtx = x.T @ x
+    try:
+        c = np.linalg.inv(xtx)
+    except np.linalg.LinAlgError as err:
+        raise ValueError(f"linear decoder: the {p} dimensions are linearly dependent over the {n} subjects") from err
+    cond = np.linalg.cond(xtx)
+    if cond > 1e12:
+        log.warning("linear decoder: the dimensions are nearly collinear (condition number %.2g); the coefficients' "
+                    "t statistics will be small", cond)
+    mask = np.asarray(voxel_mask, dtype=bool)
+    v = int(mask.sum())
+    xty = np.zeros((p + 1, v))
+    yy = np.zeros(v)
+    steps = (n + batch_size - 1) // batch_size
+    for step, b0 in enumerate(range(0, n, batch_size), 1):
+        ys = []
+        for i in range(b0, min(n, b0 + batch_size)):
+            vol = np.asarray(load(i))
+            if vol.shape != mask.shape:
+                raise ValueError(f"linear decoder: subject {i}'s volume has grid {vol.shape}, expected {mask.shape}")
+            ys.append(vol[mask])
+        y = np.asarray(ys, dtype=np.float64)
+        xty += x[b0:b0 + len(y)].T @ y
+        yy += np.einsum("ij,ij->j", y, y)
+        if progress:
+            progress(step, steps)
+    out = np.zeros((len(dims), *mask.shape), dtype=np.float32)
+    rows = [d + 1 for d in dims]
+    t = np.zeros((len(dims), v))
+    for lo in range(0, v, voxel_chunk):
+        sl = slice(lo, lo + voxel_chunk)
+        beta = c @ xty[:, sl]
+        rss = np.maximum(yy[sl] - np.einsum("ij,ij->j", beta, xty[:, sl]), 0.0)
+        se = np.sqrt(np.outer(np.diag(c)[rows], rss / (n - p - 1)))
+        est = beta[rows]
+        t[:, sl] = np.divide(est, se, out=np.zeros_like(est), where=se > 0)
+    out[:, mask] = ((-1.0 if k < 0 else 1.0) * t).astype(np.float32)
     return out
 
 

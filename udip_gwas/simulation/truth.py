@@ -85,13 +85,17 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
         f"replicated among recovered: {summary['replicated_fraction']:.0%}",
         f"known/novel calls right among recovered: {summary['novelty_correct_fraction']:.0%} "
         f"(target 100%: {ok[summary['met']['novelty_correct_fraction']]})",
-        f"PerDI planted structure in the top 3 regions: {summary['perdi_top3_fraction']:.0%} "
+        f"PerDI ({summary.get('perdi_decoder', 'network')} decoder) planted structure in the top 3 regions: "
+        f"{summary['perdi_top3_fraction']:.0%} "
         f"(target >= 70%: {ok[summary['met']['perdi_top3_fraction']]})",
     ]
     weak = [m for m, beats in summary.get("decoder_beats_mean_image", {}).items() if beats is False]
-    if weak:
+    if weak and summary.get("perdi_decoder", "network") == "network":
         lines.append(f"  decoders that do not beat their training subjects' mean image: {', '.join(weak)} "
                      "(they barely use the latent; PerDI cannot localise their dimensions)")
+    elif weak:
+        lines.append(f"  network decoders that do not beat their training subjects' mean image: {', '.join(weak)} "
+                     "(PerDI used the linear decoder instead)")
     for r in per.itertuples():
         if r.recovered:
             lines.append(f"  {r.region:<18} {r.kind:<9} -> {r.locus_id} ({getattr(r, 'lead_dimension', '')}, "
