@@ -158,7 +158,7 @@ def linear_decoder_maps(
     load
         ``load(i)`` returns subject ``i``'s z-scored volume on the grid of ``voxel_mask``.
     voxel_mask
-        Voxels to fit (outside them the maps are 0). Memory is about ``8 * (n_dimensions + 3)`` bytes per voxel.
+        Voxels to fit (outside them the maps are 0). The fit holds about ``8 * (n_dimensions + 2)`` bytes a voxel.
     dimensions
         0-based columns of ``udips`` to map (default all); every column is a regressor.
 
@@ -206,7 +206,7 @@ def linear_decoder_maps(
             progress(step, steps)
     out = np.zeros((len(dims), *mask.shape), dtype=np.float32)
     rows = [d + 1 for d in dims]
-    t = np.zeros((len(dims), v))
+    t = np.zeros((len(dims), v), dtype=np.float32)
     for lo in range(0, v, voxel_chunk):
         sl = slice(lo, lo + voxel_chunk)
         beta = c @ xty[:, sl]
