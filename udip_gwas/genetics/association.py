@@ -251,12 +251,14 @@ def _row_of(matrix, i, n_cols):
     return hl.range(n_cols).map(lambda j: matrix[i, j])
 
 
-#: quantile-sketch size of the lambda GC median (see :func:`lambda_gc`)
+#: quantile-sketch size of the lambda GC median (see :func:`median_nlp_aggregation`)
 _LAMBDA_SKETCH_K = 5000
 
 
-def lambda_gc(ht):
-    """Genomic inflation per dimension: median chi-square (1 df) over 0.4549, on QC-passing variants.
+def median_nlp_aggregation(ht):
+    """Per dimension, the median of ``-log10 p`` over the QC-passing variants: the aggregation behind lambda GC
+    (:func:`lambda_gc_from_medians`: the median chi-square (1 df) over 0.4549), to combine with other
+    aggregations in one pass over the table.
 
     The median is taken of ``-log10 p`` and turned into a chi-square once per dimension: the transform is
     monotone, so the median variant is the same, and no variant's p is clamped or inverted (the inverse
@@ -264,17 +266,16 @@ def lambda_gc(ht):
     1.9 s now). The median comes from Hail's quantile sketch with ``k = 5000`` (exact below about 5,000
     variants): with Hail's default ``k = 100`` lambda GC was up to 4 % off the exact median's on 50,000
     variants, with 5,000 under 0.1 %.
-
-    Returns
-    -------
-    list of float
-        One value per dimension, in the order of ``ht.dimensions``.
     """
     import hail as hl
+
+    return hl.agg.filter(hl.is_missing(ht.qc_fail), hl.agg.array_agg(
+        lambda x: hl.agg.approx_median(x, k=_LAMBDA_SKETCH_K), ht.neg_log_10_p_value))
+
+
+def lambda_gc_from_medians(medians) -> list[float]:
+    """Lambda GC per dimension from the medians of ``-log10 p`` (:func:`median_nlp_aggregation`)."""
     from scipy import stats
 
-    ht = ht.filter(hl.is_missing(ht.qc_fail))
-    med = ht.aggregate(hl.agg.array_agg(lambda x: hl.agg.approx_median(x, k=_LAMBDA_SKETCH_K),
-                                        ht.neg_log_10_p_value))
     return [float(stats.chi2.isf(10.0 ** -float(m), 1)) / 0.454936423119572 if m is not None else float("nan")
-            for m in med]
+            for m in medians]

@@ -44,7 +44,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     """One cohort's GWAS of every dimension (the discovery run, or a replication run)."""
     import hail as hl
 
-    from udip_gwas.genetics.association import gwas_all_dimensions, lambda_gc
+    from udip_gwas.genetics.association import gwas_all_dimensions, lambda_gc_from_medians, median_nlp_aggregation
     from udip_gwas.genetics.genotypes import import_genotypes
     from udip_gwas.genetics.phenotypes import build_analysis_set, read_covariates, read_id_list, read_udip_tables
     from udip_gwas.genetics.sumstats import write_combined_tsv, write_dimension_tsvs
@@ -84,10 +84,16 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     tmp_path.rename(ht_path)
     t_assoc = time.time() - t0
     ht = hl.read_table(str(ht_path))
-    qc_counts = {k: int(v) for k, v in ht.aggregate(hl.agg.counter(hl.or_else(ht.qc_fail, "pass"))).items()}
+    mode = g["per_dimension_tsv"]
+    # one pass over the table for the QC counts, lambda GC and (for mode "significant") each dimension's best p
+    aggs = {"qc": hl.agg.counter(hl.or_else(ht.qc_fail, "pass")), "median_nlp": median_nlp_aggregation(ht)}
+    if mode == "significant":
+        aggs["best_nlp"] = hl.agg.array_agg(lambda x: hl.agg.max(x), ht.neg_log_10_p_value)
+    agg = ht.aggregate(hl.struct(**aggs))
+    qc_counts = {k: int(v) for k, v in agg.qc.items()}
     log.info("variant QC: %d variants, %d pass; removed %s", sum(qc_counts.values()), qc_counts.get("pass", 0),
              {k: v for k, v in qc_counts.items() if k != "pass"} or "none")
-    lambdas = lambda_gc(ht)
+    lambdas = lambda_gc_from_medians(agg.median_nlp)
     pd.DataFrame({"dimension": analysis.phenotypes, "lambda_gc": lambdas}).to_csv(
         out / "lambda_gc.tsv", sep="\t", index=False, float_format="%.4f")
     log.info("lambda GC: median %.3f (range %.3f-%.3f)", np.nanmedian(lambdas), np.nanmin(lambdas),
@@ -96,11 +102,9 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     meta = dict(n_samples=len(analysis.table), genome_assembly=g["reference_genome"],
                 covariates=analysis.covariates, transform=g["transform"], software_note=f", engine {engine}")
     write_combined_tsv(ht, out / "combined.tsv.gz", meta=meta)
-    mode = g["per_dimension_tsv"]
     dims = list(analysis.phenotypes)
     if mode == "significant":
-        best = ht.aggregate(hl.agg.array_agg(lambda x: hl.agg.max(x), ht.neg_log_10_p_value))
-        dims = [d for d, b in zip(dims, best) if b is not None and b > -np.log10(5e-8)]
+        dims = [d for d, b in zip(dims, agg.best_nlp) if b is not None and b > -np.log10(5e-8)]
     if mode != "none":
         write_dimension_tsvs(ht, [analysis.phenotypes.index(d) for d in dims], dims, out / "dimensions", meta=meta)
         log.info("wrote %d per-dimension GWAS-SSF files", len(dims))
