@@ -150,5 +150,14 @@ def test_loci_stage__finds_the_planted_loci(gwas_run, tmp_path):
     strongest = loci.sort_values("lead_neg_log_10_p_value").iloc[-1]
     assert strongest["lead_dimension"] == "T1_003" and strongest["lead_neg_log_10_p_value"] > 300
     assert "T1_001" in strongest["dimensions"].split(",")
+    # the lead's p as text, with the same 5 significant digits as its dimension's GWAS-SSF file
+    text = pd.read_csv(result["loci"], sep="\t", dtype={"lead_p_value": str}).set_index("locus_id")["lead_p_value"]
+    for r in loci.itertuples():
+        ssf = gwas_run["dims"][r.lead_dimension].set_index("variant_id").loc[r.lead_variant, "p_value"]
+        assert len(text[r.locus_id].split("e")[0].replace(".", "").lstrip("-")) == 5
+        if r.lead_neg_log_10_p_value > 300:  # below 1e-300 both are written from -log10 p
+            assert text[r.locus_id] == ssf
+        else:
+            assert float(text[r.locus_id]) == pytest.approx(float(ssf), rel=1e-4)
     for f in ("manhattan.png", "qq.png", "clumps.tsv", "loci_genome_wide.tsv", "candidate_variants.tsv"):
         assert (tmp_path / "loci" / f).exists()

@@ -177,10 +177,11 @@ def _collect_candidates(ht, *, p2: float, thresholds: dict[str, float]) -> pd.Da
 
 
 def _p_text(nlp: float) -> str:
+    """p from -log10 p with 5 significant digits, as the GWAS-SSF files write it (no underflow below 1e-300)."""
     if nlp < 300:
-        return f"{10 ** -nlp:.3e}"
+        return f"{10 ** -nlp:.4e}"
     e = int(np.floor(nlp))
-    return f"{10 ** (e - nlp + 1):.3f}e-{e + 1}"
+    return f"{10 ** (e - nlp + 1):.4f}e-{e + 1}"
 
 
 def run_loci(cfg: dict, out: Path) -> dict:

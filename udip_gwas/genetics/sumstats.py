@@ -121,15 +121,19 @@ def _p_text(p, nlp):
     return hl.or_else(hl.if_else(p > 1e-300, _sci(p, 5), tiny), "#NA")
 
 
+def _lead_fields(ht):
+    """The four leading GWAS-SSF columns (chromosome, position, alleles)."""
+    return dict(chromosome=ht.locus.contig.replace("^chr", ""), base_pair_location=ht.locus.position,
+                effect_allele=ht.alleles[1], other_allele=ht.alleles[0])
+
+
 def _variant_fields(ht):
     """The GWAS-SSF columns that do not depend on the dimension: the leading four, the allele frequency,
     and the trailing three."""
     import hail as hl
 
-    lead = dict(chromosome=ht.locus.contig.replace("^chr", ""), base_pair_location=ht.locus.position,
-                effect_allele=ht.alleles[1], other_allele=ht.alleles[0])
-    return lead, _fmt(ht.effect_allele_frequency, "%.5g"), dict(variant_id=ht.variant_id,
-                                                                 rsid=hl.or_else(ht.rsid, "#NA"), n=ht.n)
+    return _lead_fields(ht), _fmt(ht.effect_allele_frequency, "%.5g"), dict(
+        variant_id=ht.variant_id, rsid=hl.or_else(ht.rsid, "#NA"), n=ht.n)
 
 
 def _ssf_row(beta, se, p, nlp, *, lead, eaf, trail):
@@ -161,7 +165,7 @@ def write_dimension_tsvs(ht, indices: list[int], names: list[str], folder: Path,
     ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
     _, eaf, trail = _variant_fields(ht)
     ht = ht.annotate(_eaf=eaf, **{f"_{k}": v for k, v in trail.items()})
-    lead = _variant_fields(ht)[0]
+    lead = _lead_fields(ht)  # of the annotated table
     trail = {k: ht[f"_{k}"] for k in trail}
     # export_entries_by_col writes row fields first, then entry fields: the leading four columns are row
     # fields, the rest (from beta on, in GWAS-SSF order) entry fields
