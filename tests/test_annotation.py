@@ -221,7 +221,8 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
         "T1": {"best_val_loss": 0.25, "mean_image_val_loss": 0.19, "beats_mean_image": False},
         "T2": {"best_val_loss": 0.30, "mean_image_val_loss": 0.35, "beats_mean_image": True}}}))
     genes = tmp_path / "genes.bed"
-    rows = [f"{r.chromosome}\t{r.lead_position - 10}\t{r.lead_position + 10}\tGENE{r.locus_id}\n" for r in loci.itertuples()]
+    rows = [f"{r.chromosome}\t{r.lead_position - 10}\t{r.lead_position + 10}\tGENE{r.locus_id}\n"
+            for r in loci.itertuples()]
     genes.write_text("".join(rows))
     cfg["report"].update(loci=str(tmp_path / "loci" / "loci.tsv"), perdi=str(tmp_path / "perdi"),
                          gwas=str(gwas_run["out"] / "gwas"), genes=str(genes))

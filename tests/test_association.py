@@ -192,7 +192,8 @@ def test_gwas__combined_table_takes_the_smallest_p(gwas_run):
     assert (comb["dimension"] == stacked.loc[comb.index].idxmax(axis=1)).all()
     assert list(comb.columns[:7]) == ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta",
                                       "standard_error", "effect_allele_frequency"]
-    assert comb.reset_index().groupby("chromosome")["base_pair_location"].apply(lambda s: s.is_monotonic_increasing).all()
+    assert comb.reset_index().groupby("chromosome")["base_pair_location"].apply(
+        lambda s: s.is_monotonic_increasing).all()
 
 
 def test_inverse_normal__ranks_to_normal_quantiles():
@@ -206,7 +207,8 @@ def test_inverse_normal__ranks_to_normal_quantiles():
 
 def test_build_analysis_set__categorical_and_errors():
     udips = pd.DataFrame({"IID": ["a", "b", "c", "d"], "T1_001": [1.0, 2.0, 3.0, 4.0]})
-    cov = pd.DataFrame({"FID": list("abcd"), "IID": list("abcd"), "site": ["x", "y", "z", "y"], "age": [1, 2, 3, np.nan]})
+    cov = pd.DataFrame({"FID": list("abcd"), "IID": list("abcd"), "site": ["x", "y", "z", "y"],
+                        "age": [1, 2, 3, np.nan]})
     aset = build_analysis_set(udips, cov, ["a", "b", "c", "d", "e"], categorical=["site"], transform="none",
                               remove={"a"})
     assert aset.table["IID"].tolist() == ["b", "c"]

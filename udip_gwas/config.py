@@ -171,7 +171,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "alpha": Key(float, 0.05, "family-wise alpha; divided by the number of loci"),
     },
     "novelty": {
-        "prior_hits": Key(_OPT_PATH, None, "prior imaging-GWAS hits (chromosome, base_pair_location, rsid, trait, study)",
+        "prior_hits": Key(_OPT_PATH, None,
+                          "prior imaging-GWAS hits (chromosome, base_pair_location, rsid, trait, study)",
                           must_exist=True),
         "window_kb": Key(int, 500, "a prior hit this close to a locus makes it known"),
         "ld_r2": Key(float, 0.1, "a prior hit in LD above this with the lead makes the locus known"),
@@ -305,7 +306,8 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
 
 
 _PATH_KEYS = {
-    "out", "images", "replication_images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes", "sample_file", "covariates",
+    "out", "images", "replication_images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes",
+    "sample_file", "covariates",
     "keep", "remove", "gwas", "ld_reference", "prior_hits", "atlas", "atlas_labels", "genes", "loci", "perdi",
     "truth",
 }

@@ -112,7 +112,8 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
                exclusions: pd.DataFrame | None, lambda_gc: pd.DataFrame | None, manhattan: str | None,
                qq: str | None, montages: dict[str, str], extra_sections: list[tuple[str, str]] | None = None) -> None:
     e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style></head><body>",
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+             f"<style>{_CSS}</style></head><body>",
              f"<h1>{e(title)}</h1><p class='muted'>udip-gwas {e(__version__)} &middot; "
              f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p>"]
     parts.append("<h2>Run summary</h2>")
@@ -126,7 +127,8 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
                 ("covariates", ", ".join(gwas_summary.get("covariates", []))),
                 ("phenotype transform", gwas_summary.get("transform")),
                 ("variants passing QC", gwas_summary.get("variant_qc", {}).get("pass")),
-                ("variants removed by QC", {k: v for k, v in gwas_summary.get("variant_qc", {}).items() if k != "pass"}),
+                ("variants removed by QC",
+                 {k: v for k, v in gwas_summary.get("variant_qc", {}).items() if k != "pass"}),
             ]) + "</div>")
     if lambda_gc is not None and len(lambda_gc):
         lam = lambda_gc["lambda_gc"]
@@ -152,7 +154,8 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
         kv = [("lead variant", f"{r.get('lead_variant')} ({r.get('lead_rsid')})"),
               ("position", f"chr{r.get('chromosome')}:{r.get('start')}-{r.get('end')}"),
               ("lead dimension", r.get("lead_dimension")),
-              ("lead beta (se), p", f"{r.get('lead_beta', float('nan')):.3g} ({r.get('lead_standard_error', float('nan')):.3g}), "
+              ("lead beta (se), p", f"{r.get('lead_beta', float('nan')):.3g} "
+                                    f"({r.get('lead_standard_error', float('nan')):.3g}), "
                                     f"{r.get('lead_p_value')}"),
               ("significant variants", r.get("n_significant_variants")),
               ("dimensions", r.get("dimensions")), ("nearest gene(s)", f"{r.get('nearest_genes', '')} "

@@ -235,7 +235,8 @@ def run_loci(cfg: dict, out: Path) -> dict:
     cand_out = cand.drop(columns=["best_index"]).copy()
     for name in thresholds:
         cand_out[f"dimensions_{name}"] = [",".join(dims[i] for i in s) for s in cand[f"sig_{name}"]]
-    cand_out.drop(columns=[f"sig_{n}" for n in thresholds]).to_csv(out / "candidate_variants.tsv", sep="\t", index=False)
+    cand_out.drop(columns=[f"sig_{n}" for n in thresholds]).to_csv(out / "candidate_variants.tsv", sep="\t",
+                                                                   index=False)
 
     results = {}
     for name, thr in thresholds.items():
@@ -367,7 +368,8 @@ def _add_novelty(cfg: dict, loci: pd.DataFrame, evidence) -> pd.DataFrame:
         return loci
     prior, ld_with_lead = evidence
     out = annotate_novelty(loci, prior, window_kb=cfg["novelty"]["window_kb"], ld_with_lead=ld_with_lead)
-    log.info("novelty: %d known, %d novel", int((out["novelty"] == "known").sum()), int((out["novelty"] == "novel").sum()))
+    log.info("novelty: %d known, %d novel", int((out["novelty"] == "known").sum()),
+             int((out["novelty"] == "novel").sum()))
     return out
 
 

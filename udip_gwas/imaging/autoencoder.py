@@ -184,8 +184,8 @@ class UDIPAutoencoder(nn.Module):
 
     def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 5 or x.shape[1] != 1 or tuple(x.shape[2:]) != self.config.input_shape:
-            raise ValueError(f"UDIPAutoencoder: expected input (batch, 1, {', '.join(map(str, self.config.input_shape))})"
-                             f", found {tuple(x.shape)}")
+            grid = ", ".join(map(str, self.config.input_shape))
+            raise ValueError(f"UDIPAutoencoder: expected input (batch, 1, {grid}), found {tuple(x.shape)}")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Volumes (B, 1, *grid) -> UDIPs (B, latent_dim)."""

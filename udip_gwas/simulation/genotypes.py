@@ -211,8 +211,8 @@ def write_vcf(path: str | Path, dosages: np.ndarray, variants: pd.DataFrame, sam
     for j, v in enumerate(variants.itertuples(index=False)):
         g = dosages[:, j]
         calls = gt[np.where(g < 0, 3, g)]
-        w.write(f"{v.chromosome}\t{v.base_pair_location}\t{v.rsid}\t{v.other_allele}\t{v.effect_allele}\t.\tPASS\t.\tGT\t"
-                + "\t".join(calls) + "\n")
+        w.write(f"{v.chromosome}\t{v.base_pair_location}\t{v.rsid}\t{v.other_allele}\t{v.effect_allele}"
+                "\t.\tPASS\t.\tGT\t" + "\t".join(calls) + "\n")
     w.close()
 
 
