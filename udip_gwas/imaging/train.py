@@ -325,8 +325,9 @@ def train_autoencoder(
     if rank == 0 and mean_image_val_loss is not None and not best < mean_image_val_loss:
         log.warning("train %s: the best validation loss %.4f does not beat the training subjects' mean image "
                     "(%.4f): the decoder draws an average brain and barely uses the latent. The UDIPs may still "
-                    "carry signal, but PerDI maps of this model cannot localise it; train longer or on more "
-                    "subjects", modality, best, mean_image_val_loss)
+                    "carry signal, but PerDI maps through this decoder cannot localise it; train longer or on more "
+                    "subjects, or map the dimensions with perdi.decoder = \"linear\"", modality, best,
+                    mean_image_val_loss)
     return {"best": str(best_path), "last": str(last_path), "history": str(out_dir / "history.csv"),
             "best_val_loss": best, "initial_val_loss": initial_val_loss,
             "mean_image_val_loss": mean_image_val_loss, "n_train": len(train_ids), "n_val": len(val_ids)}
