@@ -214,7 +214,7 @@ def linear_decoder_maps(
         se = np.sqrt(np.outer(np.diag(c)[rows], rss / (n - p - 1)))
         est = beta[rows]
         t[:, sl] = np.divide(est, se, out=np.zeros_like(est), where=se > 0)
-    out[:, mask] = ((-1.0 if k < 0 else 1.0) * t).astype(np.float32)
+    out[:, mask] = -t if k < 0 else t
     return out
 
 

@@ -138,7 +138,7 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
             log.info("perdi %s: linear decoder fitted on %d subjects' images (%d excluded)", modality, len(chosen),
                      len(dropped))
             t_linear = linear_decoder_maps(
-                chosen[cols].to_numpy(), lambda i: np.load(caches[i]).astype(np.float32), voxel_mask=mask,
+                chosen[cols].to_numpy(), lambda i: np.load(caches[i]), voxel_mask=mask,
                 dimensions=dims, k=p["k"],
                 progress=(lambda d, tot, m=modality: progress(f"perdi {m} linear decoder", d, tot))
                 if progress else None)
