@@ -277,5 +277,6 @@ def lambda_gc_from_medians(medians) -> list[float]:
     """Lambda GC per dimension from the medians of ``-log10 p`` (:func:`median_nlp_aggregation`)."""
     from scipy import stats
 
-    return [float(stats.chi2.isf(10.0 ** -float(m), 1)) / 0.454936423119572 if m is not None else float("nan")
+    expected = stats.chi2.ppf(0.5, 1)  # the null median, 0.4549
+    return [float(stats.chi2.isf(10.0 ** -float(m), 1) / expected) if m is not None else float("nan")
             for m in medians]
