@@ -13,7 +13,8 @@ from scipy import stats
 
 from udip_gwas.genetics.loci import clump, risk_loci
 from udip_gwas.genetics.novelty import annotate_novelty, read_prior_hits
-from udip_gwas.genetics.replication import replicate
+from udip_gwas.exceptions import ConfigError, InputError
+from udip_gwas.genetics.replication import neg_log10_p_from_text, read_replication_sumstats, replicate
 
 
 def _variants(rows):
@@ -71,6 +72,107 @@ def test_replicate__sign_and_bonferroni_over_loci():
     assert out.loc["v3", "replication_status"] == "nominal"  # p = 0.032
     assert out.loc["v4", "replication_status"] == "not tested"
     assert out.attrs["replication_threshold_p"] == pytest.approx(0.05 / 3)
+
+
+def _leads(rows):
+    return pd.DataFrame(rows, columns=["lead_variant", "lead_dimension", "chromosome", "lead_position",
+                                       "lead_effect_allele", "lead_other_allele", "lead_beta"])
+
+
+_SSF_HEADER = ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error",
+               "effect_allele_frequency", "p_value", "n"]
+
+
+def test_read_replication_sumstats__alleles_chromosomes_and_tiny_p(tmp_path, caplog):
+    leads = _leads([("1:100:C:A", "T1_001", "1", 100, "A", "C", 0.5),    # same alleles
+                    ("1:200:G:T", "T1_001", "1", 200, "T", "G", -0.5),   # swapped in the file: beta flips
+                    ("2:300:A:G", "T1_002", "2", 300, "G", "A", -0.2),   # file says chr2, p below a double
+                    ("1:400:C:T", "T1_001", "1", 400, "T", "C", 0.1),    # only another allele pair there
+                    ("3:500:A:C", "T1_003", "3", 500, "C", "A", 0.1)])   # no file for T1_003
+    pd.DataFrame([["1", 100, "a", "c", 0.3, 0.05, 0.4, "1.0000e-09", 5000],
+                  ["1", 150, "A", "C", 9.0, 0.05, 0.4, "1.0000e-09", 5000],   # another position
+                  ["1", 200, "G", "T", 0.25, 0.05, 0.4, "2.0000e-03", 4990],
+                  ["2", 200, "T", "G", 7.0, 0.05, 0.4, "1.0000e-30", 5000],   # same position, other chromosome
+                  ["1", 400, "T", "G", 0.4, 0.05, 0.4, "1.0000e-30", 5000]],
+                 columns=_SSF_HEADER).to_csv(tmp_path / "T1_001.tsv.gz", sep="\t", index=False)
+    pd.DataFrame([["chr2", 300, "G", "A", -0.8, 0.01, 0.3, "3.1623e-412", "#NA"]],
+                 columns=_SSF_HEADER).to_csv(tmp_path / "T1_002.tsv", sep="\t", index=False)
+    with caplog.at_level("WARNING"):
+        rep = read_replication_sumstats(tmp_path, leads, chunksize=2).set_index("variant_id")
+    assert "T1_003" in caplog.text
+    assert sorted(rep.index) == ["1:100:C:A", "1:200:G:T", "2:300:A:G"]
+    assert rep.loc["1:100:C:A", "beta"] == 0.3 and not rep.loc["1:100:C:A", "alleles_swapped"]
+    assert rep.loc["1:200:G:T", "beta"] == -0.25 and rep.loc["1:200:G:T", "alleles_swapped"]
+    assert rep.loc["1:200:G:T", "neg_log_10_p_value"] == pytest.approx(-np.log10(2e-3))
+    assert rep.loc["2:300:A:G", "neg_log_10_p_value"] == pytest.approx(412 - np.log10(3.1623))
+    assert pd.isna(rep.loc["2:300:A:G", "n"])
+    out = replicate(leads, rep.reset_index(), alpha=0.05).set_index("lead_variant")
+    # 3 tested: p < 0.05 / 3 with the same sign replicates; the swapped lead agrees only after the flip
+    assert out["replication_status"].to_dict() == {
+        "1:100:C:A": "replicated", "1:200:G:T": "replicated", "2:300:A:G": "replicated",
+        "1:400:C:T": "not tested", "3:500:A:C": "not tested"}
+    assert pd.isna(out.loc["2:300:A:G", "replication_n"]) and out.loc["1:100:C:A", "replication_n"] == 5000
+
+
+def test_read_replication_sumstats__one_long_table_and_bad_input_named(tmp_path):
+    leads = _leads([("1:100:C:A", "T1_001", "1", 100, "A", "C", 0.5), ("1:100:C:A", "T1_002", "1", 100, "A", "C", 0.5)])
+    long = pd.DataFrame([["T1_002", "1", 100, "C", "A", 0.3, 0.05, 4.0],
+                         ["T1_001", "1", 100, "A", "C", 0.2, 0.05, 2.0]],
+                        columns=["dimension", *_SSF_HEADER[:6], "neg_log_10_p_value"])
+    long.to_csv(tmp_path / "rep.tsv", sep="\t", index=False)
+    rep = read_replication_sumstats(tmp_path / "rep.tsv", leads).set_index("dimension")
+    assert rep.loc["T1_001", "beta"] == 0.2 and rep.loc["T1_002", "beta"] == -0.3
+    assert rep.loc["T1_002", "neg_log_10_p_value"] == 4.0
+    long.drop(columns="standard_error").to_csv(tmp_path / "no_se.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match="no_se.tsv.*standard_error"):
+        read_replication_sumstats(tmp_path / "no_se.tsv", leads)
+    long.drop(columns="neg_log_10_p_value").to_csv(tmp_path / "no_p.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match="no_p.tsv.*p_value"):
+        read_replication_sumstats(tmp_path / "no_p.tsv", leads)
+    long.assign(beta=["0.3", "big"]).to_csv(tmp_path / "bad_beta.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match="bad_beta.tsv: beta 'big' at chromosome 1 position 100"):
+        read_replication_sumstats(tmp_path / "bad_beta.tsv", leads)
+    pd.concat([long, long]).to_csv(tmp_path / "twice.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match="twice.tsv: 2 rows for 1:100:C:A"):
+        read_replication_sumstats(tmp_path / "twice.tsv", leads)
+    assert neg_log10_p_from_text("0") == np.inf and neg_log10_p_from_text("1e-5") == pytest.approx(5)
+    assert np.isnan(neg_log10_p_from_text("n/a")) and np.isnan(neg_log10_p_from_text("-0.1"))
+
+
+def test_replication_source__sumstats_and_a_replication_gwas_refused(tmp_path):
+    from udip_gwas import config
+
+    (tmp_path / "rep").mkdir()
+    with pytest.raises(ConfigError, match="replication.sumstats.*replication.gwas"):
+        config.load(None, {"replication": {"sumstats": str(tmp_path / "rep"), "gwas": str(tmp_path)}})
+
+
+def test_replication__from_the_gwas_stage_files_equals_from_its_table(gwas_run, tmp_path):
+    """A replication cohort's per-dimension GWAS-SSF files give the statistics its gwas.ht gives (here the
+    discovery run stands in for a replication run)."""
+    from udip_gwas.genetics.stages import _add_replication
+
+    rows = []
+    for dim, table in gwas_run["dims"].items():
+        for _, x in table.sort_values("neg_log_10_p_value").iloc[[-1, len(table) // 2]].iterrows():
+            rows.append((x["variant_id"], dim, str(x["chromosome"]), int(x["base_pair_location"]),
+                         x["effect_allele"], x["other_allele"], x["beta"]))
+    loci = _leads(rows)
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["replication"]["gwas"] = str(gwas_run["out"] / "gwas")
+    from_table = _add_replication(cfg, loci, gwas_run["out"] / "gwas")
+    cfg["replication"]["gwas"], cfg["replication"]["sumstats"] = None, str(gwas_run["out"] / "gwas" / "dimensions")
+    from_files = _add_replication(cfg, loci, gwas_run["out"] / "gwas")
+    assert (from_table["replication_status"] == "not tested").sum() == 0
+    for col in ("replication_status", "replicated", "replicated_nominal", "replication_same_sign", "replication_n"):
+        assert from_files[col].tolist() == from_table[col].tolist(), col
+    # the files carry 6 significant digits of beta and se, 5 decimals of -log10 p
+    np.testing.assert_allclose(from_files["replication_beta"], from_table["replication_beta"], rtol=1e-5)
+    np.testing.assert_allclose(from_files["replication_standard_error"], from_table["replication_standard_error"],
+                               rtol=1e-5)
+    np.testing.assert_allclose(from_files["replication_neg_log_10_p_value"],
+                               from_table["replication_neg_log_10_p_value"], atol=1e-5, rtol=1e-6)
+    assert set(from_table["replication_status"]) >= {"replicated", "not replicated"}
 
 
 def test_novelty__inside_window_ld_and_novel(tmp_path):

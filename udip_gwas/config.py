@@ -168,6 +168,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "phenotypes": Key(list, [], "replication cohort UDIP tables (from the same models)", item_type=str),
         "covariates": Key(_OPT_PATH, None, "replication cohort covariate table", must_exist=True),
         "gwas": Key(_OPT_PATH, None, "replication gwas output folder (default: the gwas stage's replication run)"),
+        "sumstats": Key(_OPT_PATH, None, "replication summary statistics instead of a replication GWAS: a folder of "
+                                         "GWAS-SSF files <dimension>.tsv[.gz] (as the gwas stage writes under "
+                                         "dimensions/) or one TSV with a 'dimension' column; leads are matched by "
+                                         "chromosome, position and alleles (swapped alleles flip beta)",
+                        must_exist=True),
         "alpha": Key(float, 0.05, "family-wise alpha; divided by the number of loci"),
     },
     "novelty": {
@@ -307,9 +312,8 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
 
 _PATH_KEYS = {
     "out", "images", "replication_images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes",
-    "sample_file", "covariates",
-    "keep", "remove", "gwas", "ld_reference", "prior_hits", "atlas", "atlas_labels", "genes", "loci", "perdi",
-    "truth",
+    "sample_file", "covariates", "keep", "remove", "gwas", "sumstats", "ld_reference", "prior_hits", "atlas",
+    "atlas_labels", "genes", "loci", "perdi", "truth",
 }
 
 
@@ -341,6 +345,17 @@ def check_paths(cfg: dict) -> None:
         for p in cfg[section]["phenotypes"]:
             if not Path(p).exists():
                 raise ConfigError(f"key '{section}.phenotypes': file not found: {p}")
+    check_replication_source(cfg)
+
+
+def check_replication_source(cfg: dict) -> None:
+    """Replication statistics come from one source: summary statistics, or a replication GWAS (run by the gwas
+    stage from ``replication.genotypes``, or read from ``replication.gwas``)."""
+    r = cfg["replication"]
+    other = [k for k in ("gwas", "genotypes") if r[k]]
+    if r["sumstats"] and other:
+        raise ConfigError(f"'replication.sumstats' and 'replication.{other[0]}' are two sources of the replication "
+                          "statistics; set one")
 
 
 def _toml_value(v: Any) -> str:

@@ -3,12 +3,29 @@
 For each locus, the lead variant is tested on its lead dimension in the replication cohort (same UDIP
 model, same covariates). The locus replicates when the effect has the same sign and
 ``p < alpha / number of loci`` (Bonferroni over the loci tested); the nominal tier asks ``p < alpha``.
+
+The replication statistics come from a replication GWAS run by this package (its ``gwas.ht``) or from
+summary statistics in GWAS-SSF form (:func:`read_replication_sumstats`), e.g. a collaborator's cohort.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from udip_gwas.exceptions import InputError
+
+log = logging.getLogger(__name__)
+
+#: columns a replication summary-statistics file needs (plus ``p_value`` or ``neg_log_10_p_value``)
+SUMSTATS_REQUIRED = ("chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error")
+#: file names tried, in order, for dimension ``d`` in a folder of per-dimension files
+SUMSTATS_SUFFIXES = (".tsv.gz", ".tsv.bgz", ".tsv")
+_CHROMOSOME_CODES = {"X": "23", "Y": "24", "XY": "25", "M": "26", "MT": "26"}
 
 REPLICATION_COLUMNS = ["replication_beta", "replication_standard_error", "replication_neg_log_10_p_value",
                        "replication_n", "replication_same_sign", "replicated", "replicated_nominal",
@@ -24,7 +41,8 @@ def replicate(loci: pd.DataFrame, replication: pd.DataFrame, *, alpha: float = 0
         Needs ``lead_variant, lead_dimension, lead_beta``.
     replication
         Statistics of the replication cohort for (variant, dimension) pairs: ``variant_id, dimension, beta,
-        standard_error, neg_log_10_p_value, n``.
+        standard_error, neg_log_10_p_value, n`` (``n`` may be missing), with ``beta`` for the discovery
+        lead's effect allele.
 
     Returns
     -------
@@ -40,14 +58,16 @@ def replicate(loci: pd.DataFrame, replication: pd.DataFrame, *, alpha: float = 0
         key = (r.lead_variant, r.lead_dimension)
         if key in rep.index:
             x = rep.loc[key]
-            rows.append((float(x["beta"]), float(x["standard_error"]), float(x["neg_log_10_p_value"]), int(x["n"])))
+            rows.append((float(x["beta"]), float(x["standard_error"]), float(x["neg_log_10_p_value"]),
+                         x["n"] if pd.notna(x["n"]) else pd.NA))
             n_tested += 1
         else:
-            rows.append((np.nan, np.nan, np.nan, 0))
+            rows.append((np.nan, np.nan, np.nan, pd.NA))
     cols = pd.DataFrame(rows, columns=REPLICATION_COLUMNS[:4], index=out.index)
+    cols["replication_n"] = cols["replication_n"].astype("Int64")  # NA: not tested, or no n in the sumstats
     out = pd.concat([out, cols], axis=1)
     threshold = -np.log10(alpha / max(n_tested, 1))
-    tested = out["replication_n"] > 0
+    tested = out["replication_beta"].notna()
     same = tested & (np.sign(out["replication_beta"]) == np.sign(out["lead_beta"]))
     out["replication_same_sign"] = same.where(tested, other=pd.NA)
     out["replicated"] = same & (out["replication_neg_log_10_p_value"] > threshold)
@@ -57,3 +77,126 @@ def replicate(loci: pd.DataFrame, replication: pd.DataFrame, *, alpha: float = 0
         default="not replicated")
     out.attrs["replication_threshold_p"] = alpha / max(n_tested, 1)
     return out
+
+
+def neg_log10_p_from_text(text: str) -> float:
+    """``-log10 p`` of a p-value written as text, also below the smallest double (``3.1623e-412``, as the
+    gwas stage writes them); NaN when the text is not a number."""
+    text = str(text).strip()
+    try:
+        p = float(text)
+    except ValueError:
+        return math.nan
+    if p > 0 or p < 0 or math.isnan(p):
+        return -math.log10(p) if p > 0 else math.nan
+    mantissa, _, exponent = text.lower().partition("e")
+    try:  # p underflowed a double: log10 of the mantissa plus the exponent
+        m, e = float(mantissa), int(exponent)
+    except ValueError:
+        return math.inf
+    return -(math.log10(m) + e) if m > 0 else math.inf
+
+
+def _chromosome_key(c) -> str:
+    """``chr1``, ``1`` and ``01`` compare equal; X/Y/XY/MT as GWAS-SSF's 23-26."""
+    c = str(c).strip().upper()
+    c = c[3:] if c.startswith("CHR") else c
+    c = _CHROMOSOME_CODES.get(c, c)
+    return c.lstrip("0") or c
+
+
+def read_replication_sumstats(path: str | Path, loci: pd.DataFrame, *, chunksize: int = 1_000_000) -> pd.DataFrame:
+    """The loci's lead variants on their lead dimensions, from replication summary statistics.
+
+    ``path`` is a folder of GWAS-SSF files, one per dimension, named ``<dimension>.tsv.gz`` (or
+    ``.tsv.bgz``, ``.tsv``: what the gwas stage writes under ``dimensions/``), of which only the lead
+    dimensions' files are read; or one TSV with a ``dimension`` column. Columns: :data:`SUMSTATS_REQUIRED`,
+    ``neg_log_10_p_value`` or ``p_value`` (text below 1e-308 is read exactly), optional ``n``; ``#NA`` or
+    ``NA`` for missing. A lead is found by chromosome (``chr`` prefix or not), position and its two alleles,
+    in either order: where the file's effect allele is the lead's other allele, ``beta`` changes sign.
+    Alleles on the other strand are not matched. Files are read in chunks and only rows at a lead's position
+    are kept, so 10-million-variant files need little memory.
+
+    ``loci`` needs ``lead_variant, lead_dimension, chromosome, lead_position, lead_effect_allele,
+    lead_other_allele``. Returns the table :func:`replicate` reads; leads absent from the files are absent
+    from it (``not tested``), and a lead dimension without a file in the folder is logged.
+    """
+    path = Path(path)
+    leads = loci.assign(chrom_key=loci["chromosome"].map(_chromosome_key),
+                        ea_key=loci["lead_effect_allele"].astype(str).str.upper(),
+                        oa_key=loci["lead_other_allele"].astype(str).str.upper())
+    if path.is_dir():
+        sources = []
+        for dim in sorted(set(leads["lead_dimension"])):
+            found = [path / f"{dim}{suffix}" for suffix in SUMSTATS_SUFFIXES if (path / f"{dim}{suffix}").exists()]
+            if found:
+                sources.append((found[0], dim))
+            else:
+                log.warning("replication summary statistics: no file for dimension %s in %s (looked for %s); its "
+                            "loci are not tested", dim, path, ", ".join(dim + s for s in SUMSTATS_SUFFIXES))
+    elif path.exists():
+        sources = [(path, None)]
+    else:
+        raise InputError(f"replication summary statistics not found: {path}")
+    rows = []
+    for file, dim in sources:
+        mine = leads if dim is None else leads[leads["lead_dimension"] == dim]
+        hits = _rows_at_positions(file, set(mine["lead_position"].astype(int)), long=dim is None,
+                                  chunksize=chunksize)
+        for r in mine.itertuples():
+            at = hits[(hits["_pos"] == int(r.lead_position)) & (hits["_chrom"] == r.chrom_key)]
+            if dim is None:
+                at = at[at["dimension"] == r.lead_dimension]
+            same = at[(at["_ea"] == r.ea_key) & (at["_oa"] == r.oa_key)]
+            swapped = at[(at["_ea"] == r.oa_key) & (at["_oa"] == r.ea_key)]
+            if len(same) + len(swapped) > 1:
+                raise InputError(f"{file}: {len(same) + len(swapped)} rows for {r.lead_variant} on "
+                                 f"{r.lead_dimension} (chromosome {r.chromosome}, position {r.lead_position}); "
+                                 "expected one")
+            if len(same) + len(swapped) == 0:
+                continue
+            x, sign = (same.iloc[0], 1.0) if len(same) else (swapped.iloc[0], -1.0)
+            rows.append((r.lead_variant, r.lead_dimension, sign * x["_beta"], x["_se"], x["_nlp"], x["_n"],
+                         sign < 0))
+    out = pd.DataFrame(rows, columns=["variant_id", "dimension", "beta", "standard_error", "neg_log_10_p_value",
+                                      "n", "alleles_swapped"])
+    log.info("replication summary statistics %s: %d of %d lead variants found (%d with the alleles swapped)", path,
+             len(out), len(loci), int(out["alleles_swapped"].sum()))
+    return out
+
+
+def _rows_at_positions(file: Path, positions: set[int], *, long: bool, chunksize: int) -> pd.DataFrame:
+    """The rows of a summary-statistics file at ``positions``, parsed (helper of read_replication_sumstats)."""
+    header = pd.read_csv(file, sep="\t", nrows=0).columns
+    p_column = "neg_log_10_p_value" if "neg_log_10_p_value" in header else "p_value"
+    needed = [*SUMSTATS_REQUIRED, p_column, *(["dimension"] if long else [])]
+    missing = [c if c != "p_value" else "p_value (or neg_log_10_p_value)" for c in needed if c not in header]
+    if missing:
+        raise InputError(f"{file}: replication summary statistics without the column(s) {', '.join(missing)} "
+                         f"(found: {', '.join(header)})")
+    usecols = needed + (["n"] if "n" in header else [])
+    parts = []
+    for chunk in pd.read_csv(file, sep="\t", usecols=usecols, dtype=str, na_values=["#NA", "NA"],
+                             keep_default_na=False, chunksize=chunksize):
+        pos = pd.to_numeric(chunk["base_pair_location"], errors="coerce")
+        if pos.isna().any():
+            bad = chunk["base_pair_location"][pos.isna()].iloc[0]
+            raise InputError(f"{file}: base_pair_location {bad!r} is not a position")
+        parts.append(chunk[pos.isin(positions)].assign(_pos=pos[pos.isin(positions)].astype(int)))
+    hits = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*usecols, "_pos"])
+    if not len(hits):
+        return hits.assign(_chrom=[], _ea=[], _oa=[], _beta=[], _se=[], _nlp=[], _n=[])
+    nlp = (pd.to_numeric(hits[p_column], errors="coerce") if p_column == "neg_log_10_p_value"
+           else hits[p_column].map(lambda v: neg_log10_p_from_text(v) if isinstance(v, str) else math.nan))
+    beta = pd.to_numeric(hits["beta"], errors="coerce")
+    se = pd.to_numeric(hits["standard_error"], errors="coerce")
+    for name, values, raw in (("beta", beta, hits["beta"]), ("standard_error", se, hits["standard_error"]),
+                              (p_column, nlp, hits[p_column])):
+        bad = values.isna() & raw.notna()
+        if bad.any() or (name == p_column and (nlp < -1e-6).any()):
+            row = hits[bad | ((nlp < -1e-6) if name == p_column else False)].iloc[0]
+            raise InputError(f"{file}: {name} {row[name]!r} at chromosome {row['chromosome']} position "
+                             f"{row['_pos']} is not a valid value")
+    n = pd.to_numeric(hits["n"], errors="coerce") if "n" in hits else pd.Series(np.nan, index=hits.index)
+    return hits.assign(_chrom=hits["chromosome"].map(_chromosome_key), _ea=hits["effect_allele"].str.upper(),
+                       _oa=hits["other_allele"].str.upper(), _beta=beta, _se=se, _nlp=nlp, _n=n)

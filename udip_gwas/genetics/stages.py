@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from udip_gwas import runinfo
+from udip_gwas.config import check_replication_source
 from udip_gwas.exceptions import ConfigError, NoSubjectsLeftError
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ def run_loci(cfg: dict, out: Path) -> dict:
     from udip_gwas.genetics.loci import MHC, clump, risk_loci
 
     lc, g = cfg["loci"], cfg["gwas"]
+    check_replication_source(cfg)  # again: a demo run fills in replication.genotypes after loading
     base = Path(cfg["run"]["out"])
     gdir = discovery_gwas_folder(lc["gwas"] or base / "gwas")
     summary = json.loads((gdir / "summary.json").read_text())
@@ -293,9 +295,15 @@ def _describe_loci(loci: pd.DataFrame, cand: pd.DataFrame, dims: list[str], name
 def _add_replication(cfg: dict, loci: pd.DataFrame, gdir: Path) -> pd.DataFrame:
     import hail as hl
 
-    from udip_gwas.genetics.replication import replicate
+    from udip_gwas.genetics.replication import read_replication_sumstats, replicate
 
     r = cfg["replication"]
+    if r["sumstats"]:
+        if loci.empty:
+            return loci
+        out = replicate(loci, read_replication_sumstats(r["sumstats"], loci), alpha=r["alpha"])
+        _log_replication(r["sumstats"], out)
+        return out
     rep_dir = Path(r["gwas"]) if r["gwas"] else gdir.parent / "replication"
     if not (rep_dir / "gwas.ht").exists() or loci.empty:
         if r["gwas"]:
@@ -314,10 +322,14 @@ def _add_replication(cfg: dict, loci: pd.DataFrame, gdir: Path) -> pd.DataFrame:
             long.append((x.variant_id, dim, x.beta[d], x.standard_error[d], x.neg_log_10_p_value[d], x.n))
     rep = pd.DataFrame(long, columns=["variant_id", "dimension", "beta", "standard_error", "neg_log_10_p_value", "n"])
     out = replicate(loci, rep, alpha=r["alpha"])
-    log.info("replication (%s): %d of %d loci replicated at p < %.3g, %d nominally", rep_dir,
-             int(out["replicated"].sum()), len(out), out.attrs.get("replication_threshold_p", np.nan),
-             int(out["replicated_nominal"].sum()))
+    _log_replication(rep_dir, out)
     return out
+
+
+def _log_replication(source, out: pd.DataFrame) -> None:
+    log.info("replication (%s): %d of %d loci replicated at p < %.3g, %d nominally, %d not tested", source,
+             int(out["replicated"].sum()), len(out), out.attrs.get("replication_threshold_p", np.nan),
+             int(out["replicated_nominal"].sum()), int((out["replication_status"] == "not tested").sum()))
 
 
 def _novelty_evidence(cfg: dict, loci_sets: list[pd.DataFrame], ht, ld_mt):
