@@ -74,6 +74,29 @@ def test_replicate__sign_and_bonferroni_over_loci():
     assert out.attrs["replication_threshold_p"] == pytest.approx(0.05 / 3)
 
 
+def test_dimension_plots__all_dimensions_without_loci(gwas_run, tmp_path):
+    import hail as hl
+
+    from udip_gwas.genetics.stages import _plots
+
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["loci"]["dimension_plots"] = "all"
+    gdir = gwas_run["out"] / "gwas"
+    ht = hl.read_table(str(gdir / "gwas.ht"))
+    dims = list(hl.eval(ht.dimensions))
+    no_loci = pd.DataFrame(columns=["locus_id", "chromosome", "lead_position", "lead_dimension"])
+    _plots(cfg, gdir, tmp_path, ht, no_loci, {"bonferroni": 5e-8 / len(dims), "genome_wide": 5e-8}, len(dims), dims)
+    made = sorted(f.name for f in (tmp_path / "plots").iterdir())
+    assert made == sorted(f"{kind}_{d}.png" for d in dims for kind in ("manhattan", "qq"))
+    assert all((tmp_path / "plots" / f).stat().st_size > 10_000 for f in made)
+    # "loci" without loci: the pooled plots only
+    cfg["loci"]["dimension_plots"] = "loci"
+    (tmp_path / "b").mkdir()
+    _plots(cfg, gdir, tmp_path / "b", ht, no_loci, {"bonferroni": 5e-8 / len(dims), "genome_wide": 5e-8}, len(dims),
+           dims)
+    assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["manhattan.png", "qq.png"]
+
+
 def _leads(rows):
     return pd.DataFrame(rows, columns=["lead_variant", "lead_dimension", "chromosome", "lead_position",
                                        "lead_effect_allele", "lead_other_allele", "lead_beta"])
@@ -263,3 +286,6 @@ def test_loci_stage__finds_the_planted_loci(gwas_run, tmp_path):
             assert float(text[r.locus_id]) == pytest.approx(float(ssf), rel=1e-4)
     for f in ("manhattan.png", "qq.png", "clumps.tsv", "loci_genome_wide.tsv", "candidate_variants.tsv"):
         assert (tmp_path / "loci" / f).exists()
+    # per-dimension plots of the loci's lead dimensions only (loci.dimension_plots = "loci")
+    assert sorted(f.name for f in (tmp_path / "loci" / "plots").iterdir()) == sorted(
+        f"{kind}_{d}.png" for d in set(loci["lead_dimension"]) for kind in ("manhattan", "qq"))

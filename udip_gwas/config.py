@@ -162,6 +162,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "merge_kb": Key(int, 250, "loci closer than this are merged (FUMA uses 250 kb; the UDIP paper 400)"),
         "mhc_start": Key(int, 28_477_797, "MHC start (GRCh37, 1-based)"),
         "mhc_end": Key(int, 33_448_354, "MHC end (GRCh37, 1-based)"),
+        "dimension_plots": Key(str, "loci", "Manhattan and QQ plots of single dimensions under plots/: loci (the "
+                                            "lead dimensions of the loci), all, or none",
+                               choices=("loci", "all", "none")),
     },
     "replication": {
         "genotypes": Key(_OPT_PATH, None, "replication cohort genotypes (the gwas stage runs it too)"),

@@ -262,7 +262,7 @@ def run_loci(cfg: dict, out: Path) -> dict:
         results[name] = loci
         suffix = "" if name == "bonferroni" else "_genome_wide"
         loci.to_csv(out / f"loci{suffix}.tsv", sep="\t", index=False)
-    _plots(cfg, gdir, out, ht, results["bonferroni"], thresholds, n_dims)
+    _plots(cfg, gdir, out, ht, results["bonferroni"], thresholds, n_dims, dims)
     return {"loci": str(out / "loci.tsv"), "loci_genome_wide": str(out / "loci_genome_wide.tsv"),
             "n_loci": len(results["bonferroni"]), "threshold": thresholds["bonferroni"], "gwas": str(gdir)}
 
@@ -385,7 +385,10 @@ def _add_novelty(cfg: dict, loci: pd.DataFrame, evidence) -> pd.DataFrame:
     return out
 
 
-def _plots(cfg: dict, gdir: Path, out: Path, ht, loci: pd.DataFrame, thresholds: dict[str, float], n_dims: int) -> None:
+def _plots(cfg: dict, gdir: Path, out: Path, ht, loci: pd.DataFrame, thresholds: dict[str, float], n_dims: int,
+           dims: list[str]) -> None:
+    """``manhattan.png`` and ``qq.png`` of all dimensions together, and per dimension (``loci.dimension_plots``)
+    ``plots/manhattan_<dim>.png`` and ``plots/qq_<dim>.png``, with one pass over ``gwas.ht`` more."""
     import hail as hl
     import matplotlib
 
@@ -399,23 +402,64 @@ def _plots(cfg: dict, gdir: Path, out: Path, ht, loci: pd.DataFrame, thresholds:
                        dtype={"chromosome": str}, na_values=["#NA"], keep_default_na=False)
     labels = loci.rename(columns={"lead_position": "base_pair_location"})[["chromosome", "base_pair_location"]].copy()
     labels["label"] = loci["locus_id"]
-    fig, ax = plt.subplots(figsize=(12, 4.2))
     plain = thresholds["genome_wide"]
-    plot_manhattan(comb, thresholds={f"{plain:g}": plain, f"{plain:g}/{n_dims}": thresholds["bonferroni"]},
-                   labels=labels, ax=ax,
-                   title=f"smallest p over {n_dims} UDIP dimensions")
+    lines = {f"{plain:g}": plain, f"{plain:g}/{n_dims}": thresholds["bonferroni"]}
+    fig, ax = plt.subplots(figsize=(12, 4.2))
+    plot_manhattan(comb, thresholds=lines, labels=labels, ax=ax, title=f"smallest p over {n_dims} UDIP dimensions")
     fig.tight_layout()
     fig.savefig(out / "manhattan.png", dpi=110)
     plt.close(fig)
+
+    chosen = {"all": dims, "none": [],
+              "loci": [d for d in dims if d in set(loci["lead_dimension"])]}[cfg["loci"]["dimension_plots"]]
+    index = [dims.index(d) for d in chosen]
     qc = ht.filter(hl.is_missing(ht.qc_fail))
-    top = qc.aggregate(hl.agg.max(hl.max(qc.neg_log_10_p_value)))
-    top = float(top) + 0.01 if top is not None else 1.0
-    hist = qc.aggregate(hl.agg.explode(lambda x: hl.agg.hist(x, 0, top, max(100, int(top / 0.01))),
-                                       qc.neg_log_10_p_value))
-    lam = pd.read_csv(gdir / "lambda_gc.tsv", sep="\t")["lambda_gc"].median()
+    nlp = qc.neg_log_10_p_value
+    # the largest -log10 p of all dimensions and of each chosen one, then their histograms: exact QQ tails
+    # without collecting the p-values (the same two passes over the table as for the pooled plot alone)
+    n_rows, top_all, *tops = qc.aggregate(hl.tuple([hl.agg.count(), hl.agg.max(hl.max(nlp)),
+                                                    *(hl.agg.max(nlp[i]) for i in index)]))
+    top_all = float(top_all) + 0.01 if top_all is not None else 1.0
+    tops = [float(t) + 0.01 if t is not None else 1.0 for t in tops]
+    # one bin per 0.01 of -log10 p pooled; at most 5,000 bins per single dimension
+    hist, *hists = qc.aggregate(hl.tuple([
+        hl.agg.explode(lambda x: hl.agg.hist(x, 0, top_all, max(100, int(top_all / 0.01))), nlp),
+        *(hl.agg.hist(nlp[i], 0, t, min(5000, max(100, int(t / 0.01)))) for i, t in zip(index, tops))]))
+    lam = pd.read_csv(gdir / "lambda_gc.tsv", sep="\t").set_index("dimension")["lambda_gc"]
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
-    plot_qq_from_histogram(np.asarray(hist.bin_edges), np.asarray(hist.bin_freq), lambda_gc=float(lam), ax=ax,
-                           title=f"all {n_dims} dimensions (median $\\lambda$)")
+    plot_qq_from_histogram(np.asarray(hist.bin_edges), np.asarray(hist.bin_freq), lambda_gc=float(lam.median()),
+                           ax=ax, title=f"all {n_dims} dimensions (median $\\lambda$)")
     fig.tight_layout()
     fig.savefig(out / "qq.png", dpi=110)
     plt.close(fig)
+    if not chosen:
+        return
+    pdir = out / "plots"
+    pdir.mkdir(exist_ok=True)
+    # the Manhattan points: every variant with p < 1e-3 in a chosen dimension and a seeded sample of the rest
+    # (all of them up to 500,000 variants); the plot draws one point per pixel of the dense band anyway
+    frac = 500_000 / max(n_rows, 1)
+    points = qc if frac >= 1 else qc.filter(hl.any([nlp[i] > 3 for i in index])
+                                            | hl.rand_bool(frac, seed=runinfo.stage_seed(cfg["run"]["seed"], "plots")))
+    points = points.key_by()
+    points = points.select(chromosome=points.locus.contig.replace("^chr", ""), base_pair_location=points.locus.position,
+                           **{d: points.neg_log_10_p_value[i] for d, i in zip(chosen, index)})
+    points.export(str(pdir / "_points.tsv"))
+    table = pd.read_csv(pdir / "_points.tsv", sep="\t", dtype={"chromosome": str}, na_values=["NA"])
+    (pdir / "_points.tsv").unlink()
+    log.info("per-dimension plots of %d dimension(s) in %s (from %d of the %d QC-passing variants)", len(chosen),
+             pdir, len(table), n_rows)
+    for d, h in zip(chosen, hists):
+        own = labels[loci["lead_dimension"].to_numpy() == d] if len(loci) else labels
+        fig, ax = plt.subplots(figsize=(12, 4.2))
+        plot_manhattan(table[["chromosome", "base_pair_location", d]].rename(columns={d: "neg_log_10_p_value"})
+                       .dropna(), thresholds=lines, labels=own, ax=ax, title=d)
+        fig.tight_layout()
+        fig.savefig(pdir / f"manhattan_{d}.png", dpi=110)
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(4.8, 4.8))
+        plot_qq_from_histogram(np.asarray(h.bin_edges), np.asarray(h.bin_freq), lambda_gc=float(lam.get(d, np.nan)),
+                               ax=ax, title=d)
+        fig.tight_layout()
+        fig.savefig(pdir / f"qq_{d}.png", dpi=110)
+        plt.close(fig)
