@@ -234,7 +234,10 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
     html = (tmp_path / "report" / "report.html").read_text()
     for lid in rep["locus_id"]:
         assert lid in html
-    assert html.count("data:image/png;base64,") >= 2 + len(rep)  # Manhattan, QQ and one montage per locus
+    # Manhattan, QQ, and per locus its PerDI montage and its lead dimension's Manhattan plot
+    assert html.count("data:image/png;base64,") == 2 + 2 * len(rep)
+    for d in rep["lead_dimension"]:
+        assert f"alt='Manhattan plot of {d}'" in html
     assert "http://" not in html and "https://" not in html  # opens offline
     # the model whose decoder does not beat the mean image is named, the other is not
     assert "PerDI reliability" in html and "T1: best validation loss 0.2500" in html and "T2: best" not in html

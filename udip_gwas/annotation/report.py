@@ -110,7 +110,10 @@ def _table(df: pd.DataFrame, max_rows: int = 500) -> str:
 
 def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: dict | None,
                exclusions: pd.DataFrame | None, lambda_gc: pd.DataFrame | None, manhattan: str | None,
-               qq: str | None, montages: dict[str, str], extra_sections: list[tuple[str, str]] | None = None) -> None:
+               qq: str | None, montages: dict[str, str], extra_sections: list[tuple[str, str]] | None = None,
+               dimension_manhattans: dict[str, str] | None = None) -> None:
+    """The HTML report; ``montages`` (locus id) and ``dimension_manhattans`` (dimension) are image data URIs,
+    shown in each locus's card (its PerDI map, its lead dimension's Manhattan plot)."""
     e = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
@@ -166,8 +169,11 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
               ("top PerDI regions", r.get("top_regions", "")), ("MHC", r.get("mhc"))]
         card = "".join(f"<div>{e(k)}</div><div>{v if k == 'novelty' else e(str(v))}</div>" for k, v in kv)
         img = montages.get(r["locus_id"])
+        man = (dimension_manhattans or {}).get(r.get("lead_dimension"))
         parts.append(f"<div class='card'><h3>{e(r['locus_id'])}</h3><div class='kv'>{card}</div>"
-                     + (f"<img src='{img}' alt='PerDI map'>" if img else "") + "</div>")
+                     + (f"<img src='{img}' alt='PerDI map'>" if img else "")
+                     + (f"<img src='{man}' alt='Manhattan plot of {e(str(r.get('lead_dimension')))}'>" if man else "")
+                     + "</div>")
     parts.append("</body></html>")
     path.write_text("\n".join(parts))
 

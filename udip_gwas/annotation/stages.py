@@ -259,6 +259,8 @@ def run_report(cfg: dict, out: Path, *, extra_sections: list[tuple[str, str]] | 
     lam = pd.read_csv(gdir / "lambda_gc.tsv", sep="\t") if (gdir / "lambda_gc.tsv").exists() else None
     write_html(out / "report.html", title=r["title"], report=report, gwas_summary=load_json(gdir / "summary.json"),
                exclusions=exclusions, lambda_gc=lam, manhattan=_file_png(loci_path.parent / "manhattan.png"),
-               qq=_file_png(loci_path.parent / "qq.png"), montages=montages, extra_sections=extra_sections)
+               qq=_file_png(loci_path.parent / "qq.png"), montages=montages, extra_sections=extra_sections,
+               dimension_manhattans={d: uri for d in set(report.get("lead_dimension", []))
+                                     if (uri := _file_png(loci_path.parent / "plots" / f"manhattan_{d}.png"))})
     log.info("report: %d loci; %s", len(report), out / "report.html")
     return outputs
