@@ -289,3 +289,32 @@ def test_loci_stage__finds_the_planted_loci(gwas_run, tmp_path):
     # per-dimension plots of the loci's lead dimensions only (loci.dimension_plots = "loci")
     assert sorted(f.name for f in (tmp_path / "loci" / "plots").iterdir()) == sorted(
         f"{kind}_{d}.png" for d in set(loci["lead_dimension"]) for kind in ("manhattan", "qq"))
+
+
+def test_loci_stage__ld_reference_panel_of_the_analysed_samples_gives_the_study_ld(gwas_run, tmp_path):
+    """`loci.ld_reference`: a PLINK panel holding exactly the analysed samples (made by PLINK 2) must give the
+    LD, clumps and loci that the default (the study genotypes restricted to the analysed samples) gives."""
+    from udip_gwas.genetics.stages import run_loci
+
+    fam = gwas_run["fam"]
+    keep = fam[fam["IID"].astype(str).isin(set(gwas_run["samples"]))]
+    assert 0 < len(keep) < len(fam)  # some subjects are not analysed, so the whole study would differ
+    keep[["FID", "IID"]].to_csv(tmp_path / "keep.txt", sep="\t", index=False, header=False)
+    subprocess.run(["plink2", "--bfile", gwas_run["prefix"], "--keep", tmp_path / "keep.txt", "--make-bed", "--out",
+                    tmp_path / "panel", "--threads", "2"], check=True, capture_output=True)
+    outputs = {}
+    for name, panel in (("study", None), ("panel", str(tmp_path / "panel")), ("everyone", gwas_run["prefix"])):
+        cfg = copy.deepcopy(gwas_run["cfg"])
+        cfg["run"]["out"] = str(tmp_path / name)
+        cfg["loci"].update(gwas=str(gwas_run["out"] / "gwas"), p_threshold=4e-5, ld_reference=panel,
+                           dimension_plots="none")
+        run_loci(cfg, tmp_path / name / "loci")
+        outputs[name] = {f: pd.read_csv(tmp_path / name / "loci" / f, sep="\t")
+                         for f in ("ld_pairs.tsv.gz", "clumps.tsv", "loci.tsv")}
+    assert len(outputs["study"]["loci.tsv"]) >= 2 and len(outputs["study"]["ld_pairs.tsv.gz"]) > 10
+    for f in outputs["study"]:
+        pd.testing.assert_frame_equal(outputs["panel"][f], outputs["study"][f])
+    # the panel is what is read: all the study's samples (the non-analysed ones too) give other r2 values
+    ld = outputs["everyone"]["ld_pairs.tsv.gz"].merge(outputs["study"]["ld_pairs.tsv.gz"],
+                                                      on=["variant_id_a", "variant_id_b"])
+    assert len(ld) > 10 and (ld["r2_x"] != ld["r2_y"]).mean() > 0.5
