@@ -74,7 +74,7 @@ def test_replicate__sign_and_bonferroni_over_loci():
     assert out.attrs["replication_threshold_p"] == pytest.approx(0.05 / 3)
 
 
-def test_dimension_plots__all_dimensions_without_loci(gwas_run, tmp_path):
+def test_dimension_plots__all_dimensions_without_loci(gwas_run, tmp_path, monkeypatch, caplog):
     import hail as hl
 
     from udip_gwas.genetics.stages import _plots
@@ -89,6 +89,21 @@ def test_dimension_plots__all_dimensions_without_loci(gwas_run, tmp_path):
     made = sorted(f.name for f in (tmp_path / "plots").iterdir())
     assert made == sorted(f"{kind}_{d}.png" for d in dims for kind in ("manhattan", "qq"))
     assert all((tmp_path / "plots" / f).stat().st_size > 10_000 for f in made)
+    # above PLOT_POINTS variants: every variant with p < 1e-3 in a plotted dimension and a sample of the rest
+    import re
+
+    from udip_gwas.genetics import stages
+
+    monkeypatch.setattr(stages, "PLOT_POINTS", 100)
+    (tmp_path / "c").mkdir()
+    with caplog.at_level("INFO"):
+        _plots(cfg, gdir, tmp_path / "c", ht, no_loci, {"bonferroni": 5e-8 / len(dims), "genome_wide": 5e-8},
+               len(dims), dims)
+    used, total = map(int, re.findall(r"from (\d+) of the (\d+) QC-passing", caplog.text)[-1])
+    strong = sum(1 for _ in ht.filter(hl.is_missing(ht.qc_fail) & hl.any(ht.neg_log_10_p_value.map(
+        lambda x: x > 3))).key_by().select().collect())
+    assert strong < used < strong + 200 and total > 800
+    assert len(list((tmp_path / "c" / "plots").iterdir())) == 2 * len(dims)
     # "loci" without loci: the pooled plots only
     cfg["loci"]["dimension_plots"] = "loci"
     (tmp_path / "b").mkdir()

@@ -385,6 +385,10 @@ def _add_novelty(cfg: dict, loci: pd.DataFrame, evidence) -> pd.DataFrame:
     return out
 
 
+#: variants read for the per-dimension Manhattan plots beyond those with p < 1e-3 (a seeded sample)
+PLOT_POINTS = 500_000
+
+
 def _plots(cfg: dict, gdir: Path, out: Path, ht, loci: pd.DataFrame, thresholds: dict[str, float], n_dims: int,
            dims: list[str]) -> None:
     """``manhattan.png`` and ``qq.png`` of all dimensions together, and per dimension (``loci.dimension_plots``)
@@ -438,7 +442,7 @@ def _plots(cfg: dict, gdir: Path, out: Path, ht, loci: pd.DataFrame, thresholds:
     pdir.mkdir(exist_ok=True)
     # the Manhattan points: every variant with p < 1e-3 in a chosen dimension and a seeded sample of the rest
     # (all of them up to 500,000 variants); the plot draws one point per pixel of the dense band anyway
-    frac = 500_000 / max(n_rows, 1)
+    frac = PLOT_POINTS / max(n_rows, 1)
     points = qc if frac >= 1 else qc.filter(hl.any([nlp[i] > 3 for i in index])
                                             | hl.rand_bool(frac, seed=runinfo.stage_seed(cfg["run"]["seed"], "plots")))
     points = points.key_by()
