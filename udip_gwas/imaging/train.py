@@ -261,14 +261,16 @@ def train_autoencoder(
     # the same seeded subset of training subjects on every rank, so all ranks compute the same statistics
     n_recal = min(max(settings.bn_recalibration, 0), len(train_ids))
     recal_ids = sorted(np.random.default_rng(settings.seed).choice(len(train_ids), n_recal, replace=False))
+    # its workers start for each recalibration rather than staying alive beside the training and validation
+    # loaders' for the whole run (a third pool of processes, each holding its own dataset copy)
     recal_loader = DataLoader(torch.utils.data.Subset(train_ds, [int(i) for i in recal_ids]), shuffle=False,
-                              **loader_kw) if n_recal else None
+                              **{**loader_kw, "persistent_workers": False}) if n_recal else None
 
     mean_image_val_loss = None
     if len(val_ds):
         # the mean of up to 256 seeded training volumes (the recalibration subset when it is at least that big)
         n_mean = min(max(n_recal, 256), len(train_ids))
-        if n_mean == n_recal:  # the same subset: the recalibration loader's persistent workers serve
+        if n_mean == n_recal:  # the same subset: the recalibration loader serves
             mean_loader = recal_loader
         else:
             mean_ids = sorted(np.random.default_rng(settings.seed).choice(len(train_ids), n_mean, replace=False))
