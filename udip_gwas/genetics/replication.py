@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SUMSTATS_REQUIRED = ("chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error")
 #: file names tried, in order, for dimension ``d`` in a folder of per-dimension files
 SUMSTATS_SUFFIXES = (".tsv.gz", ".tsv.bgz", ".tsv")
-_CHROMOSOME_CODES = {"X": "23", "Y": "24", "XY": "25", "M": "26", "MT": "26"}
+_CHROMOSOME_CODES = {"X": "23", "Y": "24", "M": "MT"}
 
 REPLICATION_COLUMNS = ["replication_beta", "replication_standard_error", "replication_neg_log_10_p_value",
                        "replication_n", "replication_same_sign", "replicated", "replicated_nominal",
@@ -87,8 +87,10 @@ def neg_log10_p_from_text(text: str) -> float:
         p = float(text)
     except ValueError:
         return math.nan
-    if p > 0 or p < 0 or math.isnan(p):
-        return -math.log10(p) if p > 0 else math.nan
+    if p > 0:
+        return -math.log10(p)
+    if p < 0 or math.isnan(p):
+        return math.nan
     mantissa, _, exponent = text.lower().partition("e")
     try:  # p underflowed a double: log10 of the mantissa plus the exponent
         m, e = float(mantissa), int(exponent)
@@ -98,7 +100,7 @@ def neg_log10_p_from_text(text: str) -> float:
 
 
 def _chromosome_key(c) -> str:
-    """``chr1``, ``1`` and ``01`` compare equal; X/Y/XY/MT as GWAS-SSF's 23-26."""
+    """``chr1``, ``1`` and ``01`` compare equal; X and Y as GWAS-SSF's 23 and 24."""
     c = str(c).strip().upper()
     c = c[3:] if c.startswith("CHR") else c
     c = _CHROMOSOME_CODES.get(c, c)
