@@ -216,8 +216,12 @@ def test_build_analysis_set__categorical_and_errors():
     reasons = dict(zip(aset.excluded["IID"], aset.excluded["reason"]))
     assert reasons == {"a": "in the remove list", "d": "missing covariate value(s): age",
                        "e": "no UDIPs (no usable image)"}
-    with pytest.raises(ValueError, match=r"covariate 'site' is not numeric"):
+    with pytest.raises(ValueError, match=r"covariate 'site' is not numeric: 'x' for subject a \(4 such"):
         build_analysis_set(udips, cov, ["a"], transform="none")
+    # one stray text value in a numeric column: that value and its subject are named
+    typo = cov.assign(age=["1", "2", "3O", "4"])
+    with pytest.raises(ValueError, match=r"covariate 'age' is not numeric: '3O' for subject c \(1 such"):
+        build_analysis_set(udips, typo, ["a"], categorical=["site"], transform="none")
     with pytest.raises(ValueError, match=r"covariate column\(s\) \['bmi'\] not found"):
         build_analysis_set(udips, cov, ["a"], covariate_columns=["bmi"], transform="none")
 

@@ -159,8 +159,11 @@ def build_analysis_set(
                              f"{list(covariates.columns)}")
         for c in cov_cols:
             if c not in categorical and not pd.api.types.is_numeric_dtype(covariates[c]):
-                raise InputError(f"{source}: covariate '{c}' is not numeric (e.g. {covariates[c].dropna().iloc[0]!r}); "
-                                 "list it in 'gwas.categorical_covariates' to turn it into indicators")
+                # name the first value that is not a number, and its subject (the column's first value may be one)
+                bad = covariates[pd.to_numeric(covariates[c], errors="coerce").isna() & covariates[c].notna()]
+                raise InputError(f"{source}: covariate '{c}' is not numeric: {bad[c].iloc[0]!r} for subject "
+                                 f"{bad['IID'].iloc[0]} ({len(bad)} such value(s)); list it in "
+                                 "'gwas.categorical_covariates' to turn it into indicators, or fix the value(s)")
         cov = covariates.set_index("IID")
     else:
         cov_cols, cov = [], None
