@@ -226,6 +226,15 @@ def test_build_analysis_set__categorical_and_errors():
         build_analysis_set(udips, cov, ["a"], covariate_columns=["bmi"], transform="none")
 
 
+def test_read_udip_tables__a_text_value_is_named_with_its_subject(tmp_path):
+    from udip_gwas.genetics.phenotypes import read_udip_tables
+
+    (tmp_path / "u.tsv").write_text("IID\tT1_001\tT1_002\na\t0.1\t0.2\nb\tNA\t0.3\nc\t0,4\t0.5\n")
+    with pytest.raises(ValueError, match=r"u.tsv: non-numeric phenotype column\(s\) \['T1_001'\]; in T1_001: "
+                                         r"'0,4' for subject c \(1 such"):
+        read_udip_tables([tmp_path / "u.tsv"])
+
+
 @pytest.mark.parametrize("fmt", ["vcf", "bgen"])
 def test_gwas__vcf_and_bgen_inputs_give_the_plink_results(gwas_run, tmp_path, fmt):
     import copy

@@ -49,7 +49,10 @@ def read_udip_tables(paths: list[str | Path]) -> pd.DataFrame:
         df = df.drop(columns=[c for c in ("FID",) if c in df.columns])
         bad = [c for c in df.columns if c != "IID" and not pd.api.types.is_numeric_dtype(df[c])]
         if bad:
-            raise InputError(f"{p}: non-numeric phenotype column(s) {bad[:5]}")
+            text = df[pd.to_numeric(df[bad[0]], errors="coerce").isna() & df[bad[0]].notna()]
+            raise InputError(f"{p}: non-numeric phenotype column(s) {bad[:5]}; in {bad[0]}: "
+                             f"{text[bad[0]].iloc[0]!r} for subject {text['IID'].iloc[0]} ({len(text)} such "
+                             "value(s); NA or an empty field marks a missing value)")
         if merged is not None:
             clash = (set(merged.columns) & set(df.columns)) - {"IID"}
             if clash:
