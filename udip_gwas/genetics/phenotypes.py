@@ -30,6 +30,16 @@ ID_COLUMNS = ("FID", "IID")
 TRANSFORMS = ("none", "standardize", "inverse_normal")
 
 
+def _first_text_value(df: pd.DataFrame, column: str, prefix: str) -> str:
+    """``prefix`` and the first value of ``column`` that is not a number, with its subject and how many such
+    values there are; empty when every value parses (e.g. numbers stored as text in a parquet file)."""
+    text = df[pd.to_numeric(df[column], errors="coerce").isna() & df[column].notna()]
+    if not len(text):
+        return ""
+    return (prefix.format(column=column) + f"{text[column].iloc[0]!r} for subject {text['IID'].iloc[0]} "
+            f"({len(text)} such value(s))")
+
+
 def read_udip_tables(paths: list[str | Path]) -> pd.DataFrame:
     """Read and join UDIP tables on ``IID`` (inner join; dimension names must be unique)."""
     if not paths:
@@ -49,10 +59,9 @@ def read_udip_tables(paths: list[str | Path]) -> pd.DataFrame:
         df = df.drop(columns=[c for c in ("FID",) if c in df.columns])
         bad = [c for c in df.columns if c != "IID" and not pd.api.types.is_numeric_dtype(df[c])]
         if bad:
-            text = df[pd.to_numeric(df[bad[0]], errors="coerce").isna() & df[bad[0]].notna()]
-            raise InputError(f"{p}: non-numeric phenotype column(s) {bad[:5]}; in {bad[0]}: "
-                             f"{text[bad[0]].iloc[0]!r} for subject {text['IID'].iloc[0]} ({len(text)} such "
-                             "value(s); NA or an empty field marks a missing value)")
+            raise InputError(f"{p}: non-numeric phenotype column(s) {bad[:5]}"
+                             + _first_text_value(df, bad[0], "; in {column}: ")
+                             + " (NA or an empty field marks a missing value)")
         if merged is not None:
             clash = (set(merged.columns) & set(df.columns)) - {"IID"}
             if clash:
@@ -162,11 +171,9 @@ def build_analysis_set(
                              f"{list(covariates.columns)}")
         for c in cov_cols:
             if c not in categorical and not pd.api.types.is_numeric_dtype(covariates[c]):
-                # name the first value that is not a number, and its subject (the column's first value may be one)
-                bad = covariates[pd.to_numeric(covariates[c], errors="coerce").isna() & covariates[c].notna()]
-                raise InputError(f"{source}: covariate '{c}' is not numeric: {bad[c].iloc[0]!r} for subject "
-                                 f"{bad['IID'].iloc[0]} ({len(bad)} such value(s)); list it in "
-                                 "'gwas.categorical_covariates' to turn it into indicators, or fix the value(s)")
+                raise InputError(f"{source}: covariate '{c}' is not numeric" + _first_text_value(covariates, c, ": ")
+                                 + "; list it in 'gwas.categorical_covariates' to turn it into indicators, or fix "
+                                   "the value(s)")
         cov = covariates.set_index("IID")
     else:
         cov_cols, cov = [], None
