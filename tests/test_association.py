@@ -235,7 +235,7 @@ def test_read_udip_tables__a_text_value_is_named_with_its_subject(tmp_path):
         read_udip_tables([tmp_path / "u.tsv"])
     # numbers stored as text (a parquet string column): the column is named, with no value to show
     pd.DataFrame({"IID": ["a", "b"], "T1_001": ["0.1", "0.2"]}).to_parquet(tmp_path / "u.parquet")
-    with pytest.raises(ValueError, match=r"u.parquet: non-numeric phenotype column\(s\) \['T1_001'\] \(NA"):
+    with pytest.raises(ValueError, match=r"u.parquet: non-numeric phenotype column\(s\) \['T1_001'\]; NA"):
         read_udip_tables([tmp_path / "u.parquet"])
 
 

@@ -61,7 +61,7 @@ def read_udip_tables(paths: list[str | Path]) -> pd.DataFrame:
         if bad:
             raise InputError(f"{p}: non-numeric phenotype column(s) {bad[:5]}"
                              + _first_text_value(df, bad[0], "; in {column}: ")
-                             + " (NA or an empty field marks a missing value)")
+                             + "; NA or an empty field marks a missing value")
         if merged is not None:
             clash = (set(merged.columns) & set(df.columns)) - {"IID"}
             if clash:

@@ -53,17 +53,19 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     g = cfg["gwas"]
     base = Path(cfg["run"]["out"])
     t0 = time.time()
-    start_hail(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    # the tables first: a malformed one is reported before the JVM starts
     udips = read_udip_tables(phenotypes)
     cov = read_covariates(covariates) if covariates else None
+    keep = read_id_list(g["keep"]) if g["keep"] else None
+    remove = read_id_list(g["remove"]) if g["remove"] else None
+    start_hail(cfg)
+    out.mkdir(parents=True, exist_ok=True)
     mt = import_genotypes(genotypes, fmt=g["genotype_format"], reference_genome=g["reference_genome"],
                           sample_file=g["sample_file"], n_partitions=g["n_partitions"])
     samples = [str(s) for s in mt.s.collect()]
     analysis = build_analysis_set(
         udips, cov, samples, covariate_columns=g["covariate_columns"] or None,
-        categorical=g["categorical_covariates"], keep=read_id_list(g["keep"]) if g["keep"] else None,
-        remove=read_id_list(g["remove"]) if g["remove"] else None, transform=g["transform"],
+        categorical=g["categorical_covariates"], keep=keep, remove=remove, transform=g["transform"],
         source=str(covariates))
     runinfo.record_exclusions(base, analysis.excluded, stage="gwas", cohort=cohort)
     n_min = len(analysis.covariates) + 3
