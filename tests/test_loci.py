@@ -173,6 +173,8 @@ def test_read_replication_sumstats__one_long_table_and_bad_input_named(tmp_path)
     pd.concat([long, long]).to_csv(tmp_path / "twice.tsv", sep="\t", index=False)
     with pytest.raises(InputError, match="twice.tsv: 2 rows for 1:100:C:A"):
         read_replication_sumstats(tmp_path / "twice.tsv", leads)
+    with pytest.raises(InputError, match="gs://bucket/rep: give a local path"):
+        read_replication_sumstats("gs://bucket/rep", leads)
     assert neg_log10_p_from_text("0") == np.inf and neg_log10_p_from_text("1e-5") == pytest.approx(5)
     assert np.isnan(neg_log10_p_from_text("n/a")) and np.isnan(neg_log10_p_from_text("-0.1"))
 

@@ -171,8 +171,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "phenotypes": Key(list, [], "replication cohort UDIP tables (from the same models)", item_type=str),
         "covariates": Key(_OPT_PATH, None, "replication cohort covariate table", must_exist=True),
         "gwas": Key(_OPT_PATH, None, "replication gwas output folder (default: the gwas stage's replication run)"),
-        "sumstats": Key(_OPT_PATH, None, "replication summary statistics instead of a replication GWAS: a folder of "
-                                         "GWAS-SSF files <dimension>.tsv[.gz] (as the gwas stage writes under "
+        "sumstats": Key(_OPT_PATH, None, "replication summary statistics instead of a replication GWAS: a local folder "
+                                         "of GWAS-SSF files <dimension>.tsv[.gz] (as the gwas stage writes under "
                                          "dimensions/) or one TSV with a 'dimension' column; leads are matched by "
                                          "chromosome, position and alleles (swapped alleles flip beta)",
                         must_exist=True),

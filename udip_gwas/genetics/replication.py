@@ -123,6 +123,9 @@ def read_replication_sumstats(path: str | Path, loci: pd.DataFrame, *, chunksize
     lead_other_allele``. Returns the table :func:`replicate` reads; leads absent from the files are absent
     from it (``not tested``), and a lead dimension without a file in the folder is logged.
     """
+    if "://" in str(path):
+        raise InputError(f"replication summary statistics {path}: give a local path (copy the files from cloud "
+                         "storage first); only the lead dimensions' files are read")
     path = Path(path)
     leads = loci.assign(chrom_key=loci["chromosome"].map(_chromosome_key),
                         ea_key=loci["lead_effect_allele"].astype(str).str.upper(),
