@@ -239,8 +239,8 @@ def test_read_udip_tables__a_text_value_is_named_with_its_subject(tmp_path):
         read_udip_tables([tmp_path / "u.parquet"])
 
 
-@pytest.mark.parametrize("fmt", ["vcf", "bgen"])
-def test_gwas__vcf_and_bgen_inputs_give_the_plink_results(gwas_run, tmp_path, fmt):
+@pytest.mark.parametrize("fmt", ["vcf", "bgen", "mt", "plink_grch38"])
+def test_gwas__vcf_bgen_mt_and_grch38_inputs_give_the_plink_results(gwas_run, tmp_path, fmt):
     import copy
 
     import hail as hl
@@ -248,8 +248,16 @@ def test_gwas__vcf_and_bgen_inputs_give_the_plink_results(gwas_run, tmp_path, fm
     from udip_gwas.genetics.genotypes import import_genotypes
     from udip_gwas.genetics.stages import run_gwas_cohort
 
+    cfg = copy.deepcopy(gwas_run["cfg"])
     if fmt == "vcf":
         path = str(gwas_run["prefix"]).replace("genotypes/discovery", "genotypes/discovery.vcf.bgz")
+    elif fmt == "mt":  # a MatrixTable holding only the calls
+        mt = import_genotypes(gwas_run["prefix"])
+        mt.select_entries("GT").select_globals().write(str(tmp_path / "geno.mt"))
+        path = str(tmp_path / "geno.mt")
+    elif fmt == "plink_grch38":  # the same positions read as GRCh38 contigs (chr1, chr6)
+        path = gwas_run["prefix"]
+        cfg["gwas"]["reference_genome"] = "GRCh38"
     else:
         mt = import_genotypes(gwas_run["prefix"])
         gp = hl.switch(mt.GT.n_alt_alleles()).when(0, [1.0, 0.0, 0.0]).when(1, [0.0, 1.0, 0.0]).when(
@@ -257,18 +265,69 @@ def test_gwas__vcf_and_bgen_inputs_give_the_plink_results(gwas_run, tmp_path, fm
         mt = mt.annotate_entries(GP=gp)
         hl.export_bgen(mt, str(tmp_path / "geno"), gp=mt.GP, varid=mt.variant_id, rsid=mt.rsid)
         path = str(tmp_path / "geno.bgen")
-    cfg = copy.deepcopy(gwas_run["cfg"])
     cfg["run"]["out"] = str(tmp_path)
     cfg["gwas"]["per_dimension_tsv"] = "all"
     run_gwas_cohort(cfg, tmp_path / "gwas", genotypes=path, phenotypes=[str(gwas_run["out"] / "udips.tsv")],
                     covariates=cfg["gwas"]["covariates"], cohort="discovery")
-    ours = pd.read_csv(tmp_path / "gwas" / "dimensions" / "T1_001.tsv.gz", sep="\t")
-    ref = gwas_run["dims"]["T1_001"]
-    merged = ours.merge(ref, on="variant_id", suffixes=("", "_plink"))
+    ours = pd.read_csv(tmp_path / "gwas" / "dimensions" / "T1_001.tsv.gz", sep="\t", dtype={"chromosome": str})
+    ref = gwas_run["dims"]["T1_001"].astype({"chromosome": str})
+    key = ["chromosome", "base_pair_location", "other_allele", "effect_allele"]
+    merged = ours.merge(ref, on=key, suffixes=("", "_plink"))
     assert len(merged) == len(ref) > 100
+    if fmt == "plink_grch38":  # GWAS-SSF chromosomes carry no "chr"; variant ids keep the contig's name
+        assert (merged["variant_id"] == "chr" + merged["variant_id_plink"]).all()
+    else:
+        assert (merged["variant_id"] == merged["variant_id_plink"]).all()
     np.testing.assert_allclose(merged["beta"], merged["beta_plink"], rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(merged["neg_log_10_p_value"], merged["neg_log_10_p_value_plink"], rtol=1e-4)
-    assert (merged["effect_allele"] == merged["effect_allele_plink"]).all()
+
+
+def test_gwas__imputed_dosages_match_statsmodels_on_the_dosages(gwas_run, tmp_path):
+    """Genotype probabilities that are not hard calls (a BGEN of uncertain genotypes): the regression uses the
+    expected allele count, and the QC's INFO falls below 1."""
+    import copy
+
+    import hail as hl
+
+    from udip_gwas.genetics.genotypes import import_genotypes
+    from udip_gwas.genetics.stages import run_gwas_cohort
+
+    mt = import_genotypes(gwas_run["prefix"])
+    gp = hl.switch(mt.GT.n_alt_alleles()).when(0, [0.85, 0.15, 0.0]).when(1, [0.1, 0.8, 0.1]).when(
+        2, [0.0, 0.25, 0.75]).or_missing()
+    mt = mt.annotate_entries(GP=gp)
+    hl.export_bgen(mt, str(tmp_path / "imputed"), gp=mt.GP, varid=mt.variant_id, rsid=mt.rsid)
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["run"]["out"] = str(tmp_path)
+    cfg["gwas"]["per_dimension_tsv"] = "all"
+    run_gwas_cohort(cfg, tmp_path / "gwas", genotypes=str(tmp_path / "imputed.bgen"),
+                    phenotypes=[str(gwas_run["out"] / "udips.tsv")], covariates=cfg["gwas"]["covariates"],
+                    cohort="discovery")
+    ours = pd.read_csv(tmp_path / "gwas" / "dimensions" / "T1_001.tsv.gz", sep="\t").set_index("variant_id")
+    # the dosages as stored in the file (8-bit probabilities), for a spread of variants
+    picked = list(ours.index[:: max(1, len(ours) // 25)])
+    dm = import_genotypes(str(tmp_path / "imputed.bgen"))
+    dm = dm.filter_rows(hl.literal(set(picked)).contains(dm.variant_id))
+    ids, cols = dm.variant_id.collect(), [str(s) for s in dm.s.collect()]
+    dosage = np.array(dm.dosage.collect(), dtype=float).reshape(len(ids), len(cols))
+    assert np.mean(dosage % 1 != 0) > 0.9  # expected counts, not hard calls
+    X, rows = _design(gwas_run)
+    at = [cols.index(s) for s in gwas_run["samples"]]
+    for i, vid in enumerate(ids):
+        fit = sm.OLS(gwas_run["y"][rows, 0], np.column_stack([X, dosage[i, at]])).fit()
+        assert ours.loc[vid, "beta"] == pytest.approx(fit.params[-1], rel=1e-4, abs=1e-9)
+        assert ours.loc[vid, "standard_error"] == pytest.approx(fit.bse[-1], rel=1e-4)
+        assert ours.loc[vid, "neg_log_10_p_value"] == pytest.approx(-np.log10(fit.pvalues[-1]), rel=1e-4, abs=1e-4)
+        assert ours.loc[vid, "effect_allele_frequency"] == pytest.approx(dosage[i, at].mean() / 2, abs=2e-5)
+    # INFO: MaCH r2 over the analysed samples, var(dosage) / (2p(1-p)) (it was 1 for every BGEN variant, so
+    # gwas.min_info filtered nothing)
+    ht = hl.read_table(str(tmp_path / "gwas" / "gwas.ht"))
+    info = dict(zip(*ht.aggregate((hl.agg.collect(ht.variant_id), hl.agg.collect(ht.info)))))
+    for i, vid in enumerate(ids):
+        d = dosage[i, at]
+        p = d.mean() / 2
+        assert info[vid] == pytest.approx(min(d.var() / (2 * p * (1 - p)), 1.0), rel=1e-9)
+    assert len(ids) >= 20 and 0.3 < np.median([info[v] for v in ids]) < 0.9
 
 
 @pytest.fixture(scope="module")

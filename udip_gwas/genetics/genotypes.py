@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 #: global field marking a MatrixTable whose ``dosage`` is the diploid ``GT``'s alternate-allele count
 DOSAGE_FROM_GT = "_udip_dosage_from_gt"
+#: global field marking a MatrixTable whose ``dosage`` is an expected count from genotype probabilities or a
+#: DS field (imputed data) even where a hard-called ``GT`` comes with it: its INFO is computed, not 1
+DOSAGE_IMPUTED = "_udip_dosage_imputed"
 
 
 def _exists(path: str) -> bool:
@@ -87,6 +90,7 @@ def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None,
         entry = mt.entry
         if "DS" in entry:
             ds = hl.float64(mt.DS[0]) if isinstance(mt.DS.dtype, hl.tarray) else hl.float64(mt.DS)
+            mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
         else:
             ds = hl.float64(mt.GT.n_alt_alleles())
         mt = mt.annotate_entries(dosage=ds)
@@ -102,13 +106,15 @@ def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None,
             log.info("indexing %s (once)", path)
             hl.index_bgen(path, reference_genome=reference_genome, contig_recoding=recode)
         mt = hl.import_bgen(path, entry_fields=["dosage", "GT"], sample_file=sample, n_partitions=n_partitions)
-        mt = mt.select_entries("GT", "dosage")
+        mt = mt.select_entries("GT", "dosage").annotate_globals(**{DOSAGE_IMPUTED: True})
     elif fmt == "mt":
         mt = hl.read_matrix_table(path)
         if "dosage" not in mt.entry:
             if "GT" not in mt.entry:
                 raise InputError(f"{path}: MatrixTable has neither a 'dosage' nor a 'GT' entry field")
             mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+        elif DOSAGE_FROM_GT not in mt.globals.dtype.fields:  # a dosage of its own: treated as imputed
+            mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
     else:
         raise InputError(f"unknown genotype format {fmt!r}")
     if "rsid" not in mt.row:
@@ -127,7 +133,9 @@ def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: floa
     association (pass them through and filter the result).
 
     Row fields added: ``n_called, call_rate, effect_allele_frequency, mac, info`` (MaCH r2-type
-    ``var(dosage) / (2p(1-p))`` for dosages; 1 for hard calls), ``hwe_p`` (from hard calls, when present)
+    ``var(dosage) / (2p(1-p))``, capped at 1, for imputed dosages: BGEN, VCF ``DS``, a MatrixTable's own
+    ``dosage``, even with a hard-called ``GT`` beside them; 1 for hard calls), ``hwe_p`` (from hard calls, when
+    present)
     and ``qc_fail``: missing when the variant passes, else the first filter it fails, in the order
     ``call_rate, maf, mac, info, hwe``.
     """
@@ -140,6 +148,8 @@ def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: floa
     # without counting them (three aggregators fewer per entry: about 1 s of the 13-15 s warm association
     # pass of benchmarks/gwas_bench.py)
     from_sums = has_gt and DOSAGE_FROM_GT in mt.globals.dtype.fields
+    # INFO measures imputation certainty: computed for expected counts, 1 for hard calls
+    imputed = not has_gt or DOSAGE_IMPUTED in mt.globals.dtype.fields
     stats = dict(
         n_called=hl.agg.count_where(hl.is_defined(mt.dosage)),
         sum_ds=hl.agg.sum(mt.dosage),
@@ -167,7 +177,7 @@ def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: floa
     mt = mt.annotate_rows(
         n_called=q.n_called, call_rate=q.n_called / n, effect_allele_frequency=af,
         mac=hl.min(q.sum_ds, 2 * q.n_called - q.sum_ds),
-        info=hl.float64(1.0) if has_gt else hl.min(info, 1.0),
+        info=hl.min(info, 1.0) if imputed else hl.float64(1.0),
         hwe_p=hl.hardy_weinberg_test(hl.int32(q.n_hom_ref), hl.int32(q.n_het), hl.int32(q.n_hom_var)).p_value
         if has_gt
         else hl.missing(hl.tfloat64),
