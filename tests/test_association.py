@@ -282,6 +282,40 @@ def test_gwas__vcf_bgen_mt_and_grch38_inputs_give_the_plink_results(gwas_run, tm
     np.testing.assert_allclose(merged["neg_log_10_p_value"], merged["neg_log_10_p_value_plink"], rtol=1e-4)
 
 
+_VCF_HEADER = """##fileformat=VCFv4.2
+##contig=<ID=1,length=249250621>
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+##FORMAT=<ID=DS,Number=A,Type=Float,Description="Alternate allele dosage">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\ts3\ts4
+"""
+
+
+@pytest.mark.parametrize("with_ds", [False, True])
+def test_import_vcf__multi_allelic_sites_split_one_row_per_alternate_allele(hail_session, tmp_path, with_ds):
+    import hail as hl
+
+    from udip_gwas.genetics.genotypes import import_genotypes
+
+    rows = ["1\t100\trs1\tA\tC\t.\tPASS\t.\tGT:DS\t0/1:0.9\t1/1:1.8\t0/0:0.1\t./.:.",
+            "1\t200\trs2\tA\tC,G\t.\tPASS\t.\tGT:DS\t0/1:1.0,0.0\t1/2:0.9,1.1\t2/2:0.0,2.0\t0/0:0.1,0.2"]
+    if not with_ds:
+        rows = [r.replace("GT:DS", "GT").replace(":.", "").split("\t") for r in rows]
+        rows = ["\t".join(r[:9] + [c.split(":")[0] for c in r[9:]]) for r in rows]
+    header = _VCF_HEADER if with_ds else "".join(h for h in _VCF_HEADER.splitlines(True) if "ID=DS" not in h)
+    (tmp_path / "m.vcf").write_text(header + "\n".join(rows) + "\n")
+    mt = import_genotypes(str(tmp_path / "m.vcf"))
+    got = {v: d for v, d in zip(mt.variant_id.collect(), np.array(mt.dosage.collect(), dtype=float).reshape(3, 4))}
+    if with_ds:  # each row's own entry of the DS array
+        expected = {"1:100:A:C": [0.9, 1.8, 0.1, np.nan], "1:200:A:C": [1.0, 0.9, 0.0, 0.1],
+                    "1:200:A:G": [0.0, 1.1, 2.0, 0.2]}
+    else:  # the copies of that row's alternate allele: 1/2 carries one C and one G
+        expected = {"1:100:A:C": [1, 2, 0, np.nan], "1:200:A:C": [1, 1, 0, 0], "1:200:A:G": [0, 1, 2, 0]}
+    assert got.keys() == expected.keys()
+    for v, d in expected.items():
+        np.testing.assert_allclose(got[v], d, rtol=1e-6)
+    assert hl.eval(mt.globals).get("_udip_dosage_imputed", False) is with_ds
+
+
 def test_gwas__imputed_dosages_match_statsmodels_on_the_dosages(gwas_run, tmp_path):
     """Genotype probabilities that are not hard calls (a BGEN of uncertain genotypes): the regression uses the
     expected allele count, and the QC's INFO falls below 1."""

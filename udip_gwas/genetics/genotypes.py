@@ -88,12 +88,25 @@ def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None,
         mt = hl.import_vcf(path, reference_genome=reference_genome, force_bgz=path.endswith((".gz", ".bgz")),
                            contig_recoding=recode, n_partitions=n_partitions, array_elements_required=False)
         entry = mt.entry
+        # one row per alternate allele: a multi-allelic site's dosage would otherwise count every alternate
+        # allele as the effect allele (its first); a_index is the row's allele among the site's alleles
+        mt = hl.split_multi(mt)
+        if "GT" in entry:
+            mt = mt.annotate_entries(GT=hl.downcode(mt.GT, mt.a_index))
         if "DS" in entry:
-            ds = hl.float64(mt.DS[0]) if isinstance(mt.DS.dtype, hl.tarray) else hl.float64(mt.DS)
-            mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
-        else:
+            # DS per alternate allele (Number=A), or one number, meaningful for a bi-allelic site only; where a
+            # sample has no DS (a header may declare it for records that lack it) its GT gives the count
+            ds = hl.float64(mt.DS[mt.a_index - 1]) if isinstance(mt.DS.dtype, hl.tarray) else \
+                hl.or_missing(~mt.was_split, hl.float64(mt.DS))
+            if "GT" in entry:
+                ds = hl.coalesce(ds, hl.float64(mt.GT.n_alt_alleles()))
+        elif "GT" in entry:
             ds = hl.float64(mt.GT.n_alt_alleles())
-        mt = mt.annotate_entries(dosage=ds)
+        else:
+            raise InputError(f"{path}: the VCF has neither a GT nor a DS format field")
+        mt = mt.annotate_entries(dosage=ds).drop("a_index", "was_split")
+        if "DS" in entry:
+            mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
         mt = mt.select_cols().select_entries(*(["GT"] if "GT" in entry else []), "dosage")
     elif fmt == "bgen":
         if not _exists(path):
