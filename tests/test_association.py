@@ -282,6 +282,31 @@ def test_gwas__vcf_bgen_mt_and_grch38_inputs_give_the_plink_results(gwas_run, tm
     np.testing.assert_allclose(merged["neg_log_10_p_value"], merged["neg_log_10_p_value_plink"], rtol=1e-4)
 
 
+def test_import_bgen__subjects_named_by_the_sample_files_id_2(gwas_run, tmp_path):
+    """A .sample written with family IDs in ID_1 (PLINK 2, qctool): the subjects are the ID_2 values, so they
+    join the UDIP and covariate tables; Hail alone would name them by ID_1."""
+    import hail as hl
+
+    from udip_gwas.exceptions import InputError
+    from udip_gwas.genetics.genotypes import import_genotypes
+
+    mt = import_genotypes(gwas_run["prefix"]).head(20)
+    gp = hl.switch(mt.GT.n_alt_alleles()).when(0, [1.0, 0.0, 0.0]).when(1, [0.0, 1.0, 0.0]).when(
+        2, [0.0, 0.0, 1.0]).or_missing()
+    mt = mt.annotate_entries(GP=gp)
+    hl.export_bgen(mt, str(tmp_path / "g"), gp=mt.GP, varid=mt.variant_id, rsid=mt.rsid)
+    iids = [str(s) for s in gwas_run["fam"]["IID"]]
+    lines = ["ID_1 ID_2 missing", "0 0 0"] + [f"FAM{i // 2} {iid} 0" for i, iid in enumerate(iids)]
+    (tmp_path / "fam_ids.sample").write_text("\n".join(lines) + "\n")
+    for sample in (tmp_path / "g.sample", tmp_path / "fam_ids.sample"):
+        got = import_genotypes(str(tmp_path / "g.bgen"), sample_file=str(sample))
+        assert [str(s) for s in got.s.collect()] == iids
+    lines[2] = lines[2].replace(iids[0], iids[1])
+    (tmp_path / "twice.sample").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="twice.sample: subject\\(s\\) listed twice in ID_2"):
+        import_genotypes(str(tmp_path / "g.bgen"), sample_file=str(tmp_path / "twice.sample"))
+
+
 _VCF_HEADER = """##fileformat=VCFv4.2
 ##contig=<ID=1,length=249250621>
 ##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">

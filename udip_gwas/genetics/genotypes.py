@@ -120,6 +120,12 @@ def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None,
             hl.index_bgen(path, reference_genome=reference_genome, contig_recoding=recode)
         mt = hl.import_bgen(path, entry_fields=["dosage", "GT"], sample_file=sample, n_partitions=n_partitions)
         mt = mt.select_entries("GT", "dosage").annotate_globals(**{DOSAGE_IMPUTED: True})
+        # Hail names the samples by the .sample file's ID_1; the subject is ID_2 (the IID), which differs from
+        # ID_1 in files written with family IDs (PLINK 2's and qctool's exports)
+        iids = _sample_file_iids(sample)
+        if iids is not None:
+            mt = mt.add_col_index("col_index")
+            mt = mt.key_cols_by(s=hl.literal(iids)[hl.int32(mt.col_index)]).drop("col_index")
     elif fmt == "mt":
         mt = hl.read_matrix_table(path)
         if "dosage" not in mt.entry:
@@ -136,6 +142,25 @@ def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None,
     # one variant id for every format: chromosome:position:other:effect (alleles[0] is the reference)
     return mt.annotate_rows(variant_id=hl.format("%s:%d:%s:%s", mt.locus.contig, mt.locus.position,
                                                    mt.alleles[0], mt.alleles[1]))
+
+
+def _sample_file_iids(sample: str) -> list[str] | None:
+    """The ID_2 column of a BGEN ``.sample`` file (rows in the BGEN's sample order), or None when it equals ID_1
+    (as in UK Biobank's) or the file cannot be read here (a remote path: Hail's ID_1 is kept)."""
+    import pandas as pd
+
+    if "://" in sample:
+        return None
+    table = pd.read_csv(sample, sep=r"\s+", dtype=str, skiprows=[1], keep_default_na=False)
+    if "ID_2" not in table.columns or "ID_1" not in table.columns:
+        raise InputError(f"{sample}: expected the BGEN sample-file header 'ID_1 ID_2 ...', found "
+                         f"{list(table.columns)[:4]}")
+    if (table["ID_1"] == table["ID_2"]).all():
+        return None
+    dup = table["ID_2"][table["ID_2"].duplicated()].tolist()
+    if dup:
+        raise InputError(f"{sample}: subject(s) listed twice in ID_2: {dup[:5]}")
+    return table["ID_2"].tolist()
 
 
 def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: float, min_info: float,
