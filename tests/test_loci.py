@@ -335,3 +335,43 @@ def test_loci_stage__ld_reference_panel_of_the_analysed_samples_gives_the_study_
     ld = outputs["everyone"]["ld_pairs.tsv.gz"].merge(outputs["study"]["ld_pairs.tsv.gz"],
                                                       on=["variant_id_a", "variant_id_b"])
     assert len(ld) > 10 and (ld["r2_x"] != ld["r2_y"]).mean() > 0.5
+
+
+def test_replication__a_cohort_with_the_alleles_in_the_other_order(gwas_run, tmp_path):
+    """The replication cohort's PLINK files name the alleles the other way round (A1 and A2 swapped, as PLINK
+    1.9 does where the minor allele differs): the leads are found and their betas turned to the discovery's
+    effect allele, so the replication statistics equal those of the same cohort in the discovery's order."""
+    import shutil as _shutil
+
+    from udip_gwas.genetics.stages import _add_replication, run_gwas_cohort
+
+    prefix = gwas_run["prefix"]
+    bim = pd.read_csv(f"{prefix}.bim", sep="\t", header=None, dtype=str)
+    bim[[4, 5]] = bim[[5, 4]].to_numpy()
+    bim.to_csv(tmp_path / "flip.bim", sep="\t", header=False, index=False)
+    _shutil.copy(f"{prefix}.fam", tmp_path / "flip.fam")
+    # each 2-bit genotype: 00 (two A1) <-> 11 (two A2); het (10) and missing (01) stay
+    code = np.array([3, 1, 2, 0], dtype=np.uint8)
+    lut = np.array([sum(int(code[(b >> (2 * k)) & 3]) << (2 * k) for k in range(4)) for b in range(256)], np.uint8)
+    raw = np.fromfile(f"{prefix}.bed", dtype=np.uint8)
+    np.concatenate([raw[:3], lut[raw[3:]]]).tofile(tmp_path / "flip.bed")
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["run"]["out"] = str(tmp_path)
+    run_gwas_cohort(cfg, tmp_path / "flipped", genotypes=str(tmp_path / "flip"),
+                    phenotypes=[str(gwas_run["out"] / "udips.tsv")], covariates=cfg["gwas"]["covariates"],
+                    cohort="replication")
+    rows = []
+    for dim, table in gwas_run["dims"].items():
+        for _, x in table.sort_values("neg_log_10_p_value").iloc[[-1, len(table) // 2]].iterrows():
+            rows.append((x["variant_id"], dim, str(x["chromosome"]), int(x["base_pair_location"]),
+                         x["effect_allele"], x["other_allele"], x["beta"]))
+    loci = _leads(rows)
+    cfg["replication"]["gwas"] = str(gwas_run["out"] / "gwas")
+    same_order = _add_replication(cfg, loci, gwas_run["out"] / "gwas")
+    cfg["replication"]["gwas"] = str(tmp_path / "flipped")
+    other_order = _add_replication(cfg, loci, gwas_run["out"] / "gwas")
+    assert (other_order["replication_status"] != "not tested").all()
+    assert other_order["replication_status"].tolist() == same_order["replication_status"].tolist()
+    np.testing.assert_allclose(other_order["replication_beta"], same_order["replication_beta"], rtol=1e-6)
+    np.testing.assert_allclose(other_order["replication_neg_log_10_p_value"],
+                               same_order["replication_neg_log_10_p_value"], rtol=1e-6)

@@ -315,14 +315,25 @@ def _add_replication(cfg: dict, loci: pd.DataFrame, gdir: Path) -> pd.DataFrame:
         return loci
     rht = hl.read_table(str(rep_dir / "gwas.ht"))
     rdims = list(hl.eval(rht.dimensions))
-    wanted = hl.literal(set(loci["lead_variant"]))
+    # the lead as the replication cohort may have it: its alleles in the other order (PLINK 1.9 makes the
+    # cohort's minor allele A1, so two cohorts' files can disagree); the effect is then that of the other allele
+    swapped = {}
+    for vid in loci["lead_variant"]:
+        contig, pos, other, effect = vid.split(":")
+        swapped[f"{contig}:{pos}:{effect}:{other}"] = vid
+    wanted = hl.literal(set(loci["lead_variant"]) | set(swapped))
     rht = rht.filter(wanted.contains(rht.variant_id) & hl.is_missing(rht.qc_fail)).key_by()
     rows = rht.select("variant_id", "n", "beta", "standard_error", "neg_log_10_p_value").to_pandas()
     long = []
     for x in rows.itertuples():
+        vid, sign = (x.variant_id, 1.0) if x.variant_id not in swapped else (swapped[x.variant_id], -1.0)
         for d, dim in enumerate(rdims):
-            long.append((x.variant_id, dim, x.beta[d], x.standard_error[d], x.neg_log_10_p_value[d], x.n))
+            long.append((vid, dim, sign * x.beta[d], x.standard_error[d], x.neg_log_10_p_value[d], x.n))
     rep = pd.DataFrame(long, columns=["variant_id", "dimension", "beta", "standard_error", "neg_log_10_p_value", "n"])
+    n_swapped = int(rows["variant_id"].isin(set(swapped)).sum()) if len(rows) else 0
+    if n_swapped:
+        log.info("replication: %d lead variant(s) have their alleles in the other order in %s; their betas are "
+                 "turned to the discovery's effect allele", n_swapped, rep_dir)
     out = replicate(loci, rep, alpha=r["alpha"])
     _log_replication(rep_dir, out)
     return out
