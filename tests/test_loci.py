@@ -308,9 +308,24 @@ def test_loci_stage__finds_the_planted_loci(gwas_run, tmp_path):
         f"{kind}_{d}.png" for d in set(loci["lead_dimension"]) for kind in ("manhattan", "qq"))
 
 
+def _flip_plink(prefix, out) -> None:
+    """Write PLINK fileset ``prefix`` to ``out`` with A1 and A2 swapped (the same genotypes, named the other
+    way round, as PLINK 1.9 writes them where the other allele is the minor one)."""
+    bim = pd.read_csv(f"{prefix}.bim", sep="\t", header=None, dtype=str)
+    bim[[4, 5]] = bim[[5, 4]].to_numpy()
+    bim.to_csv(f"{out}.bim", sep="\t", header=False, index=False)
+    shutil.copy(f"{prefix}.fam", f"{out}.fam")
+    # each 2-bit genotype: 00 (two A1) <-> 11 (two A2); het (10) and missing (01) stay
+    code = np.array([3, 1, 2, 0], dtype=np.uint8)
+    lut = np.array([sum(int(code[(b >> (2 * k)) & 3]) << (2 * k) for k in range(4)) for b in range(256)], np.uint8)
+    raw = np.fromfile(f"{prefix}.bed", dtype=np.uint8)
+    np.concatenate([raw[:3], lut[raw[3:]]]).tofile(f"{out}.bed")
+
+
 def test_loci_stage__ld_reference_panel_of_the_analysed_samples_gives_the_study_ld(gwas_run, tmp_path):
     """`loci.ld_reference`: a PLINK panel holding exactly the analysed samples (made by PLINK 2) must give the
-    LD, clumps and loci that the default (the study genotypes restricted to the analysed samples) gives."""
+    LD, clumps and loci that the default (the study genotypes restricted to the analysed samples) gives, also
+    with its alleles named the other way round."""
     from udip_gwas.genetics.stages import run_loci
 
     fam = gwas_run["fam"]
@@ -319,8 +334,10 @@ def test_loci_stage__ld_reference_panel_of_the_analysed_samples_gives_the_study_
     keep[["FID", "IID"]].to_csv(tmp_path / "keep.txt", sep="\t", index=False, header=False)
     subprocess.run(["plink2", "--bfile", gwas_run["prefix"], "--keep", tmp_path / "keep.txt", "--make-bed", "--out",
                     tmp_path / "panel", "--threads", "2"], check=True, capture_output=True)
+    _flip_plink(tmp_path / "panel", tmp_path / "flipped_panel")
     outputs = {}
-    for name, panel in (("study", None), ("panel", str(tmp_path / "panel")), ("everyone", gwas_run["prefix"])):
+    for name, panel in (("study", None), ("panel", str(tmp_path / "panel")), ("everyone", gwas_run["prefix"]),
+                        ("flipped", str(tmp_path / "flipped_panel"))):
         cfg = copy.deepcopy(gwas_run["cfg"])
         cfg["run"]["out"] = str(tmp_path / name)
         cfg["loci"].update(gwas=str(gwas_run["out"] / "gwas"), p_threshold=4e-5, ld_reference=panel,
@@ -329,8 +346,10 @@ def test_loci_stage__ld_reference_panel_of_the_analysed_samples_gives_the_study_
         outputs[name] = {f: pd.read_csv(tmp_path / name / "loci" / f, sep="\t")
                          for f in ("ld_pairs.tsv.gz", "clumps.tsv", "loci.tsv")}
     assert len(outputs["study"]["loci.tsv"]) >= 2 and len(outputs["study"]["ld_pairs.tsv.gz"]) > 10
+    # the same panel with every variant's alleles named the other way round gives the same too
     for f in outputs["study"]:
         pd.testing.assert_frame_equal(outputs["panel"][f], outputs["study"][f])
+        pd.testing.assert_frame_equal(outputs["flipped"][f], outputs["study"][f])
     # the panel is what is read: all the study's samples (the non-analysed ones too) give other r2 values
     ld = outputs["everyone"]["ld_pairs.tsv.gz"].merge(outputs["study"]["ld_pairs.tsv.gz"],
                                                       on=["variant_id_a", "variant_id_b"])
@@ -341,20 +360,9 @@ def test_replication__a_cohort_with_the_alleles_in_the_other_order(gwas_run, tmp
     """The replication cohort's PLINK files name the alleles the other way round (A1 and A2 swapped, as PLINK
     1.9 does where the minor allele differs): the leads are found and their betas turned to the discovery's
     effect allele, so the replication statistics equal those of the same cohort in the discovery's order."""
-    import shutil as _shutil
-
     from udip_gwas.genetics.stages import _add_replication, run_gwas_cohort
 
-    prefix = gwas_run["prefix"]
-    bim = pd.read_csv(f"{prefix}.bim", sep="\t", header=None, dtype=str)
-    bim[[4, 5]] = bim[[5, 4]].to_numpy()
-    bim.to_csv(tmp_path / "flip.bim", sep="\t", header=False, index=False)
-    _shutil.copy(f"{prefix}.fam", tmp_path / "flip.fam")
-    # each 2-bit genotype: 00 (two A1) <-> 11 (two A2); het (10) and missing (01) stay
-    code = np.array([3, 1, 2, 0], dtype=np.uint8)
-    lut = np.array([sum(int(code[(b >> (2 * k)) & 3]) << (2 * k) for k in range(4)) for b in range(256)], np.uint8)
-    raw = np.fromfile(f"{prefix}.bed", dtype=np.uint8)
-    np.concatenate([raw[:3], lut[raw[3:]]]).tofile(tmp_path / "flip.bed")
+    _flip_plink(gwas_run["prefix"], tmp_path / "flip")
     cfg = copy.deepcopy(gwas_run["cfg"])
     cfg["run"]["out"] = str(tmp_path)
     run_gwas_cohort(cfg, tmp_path / "flipped", genotypes=str(tmp_path / "flip"),

@@ -49,14 +49,22 @@ def ld_pairs(mt, variants: pd.DataFrame, *, radius_bp: int, min_r2: float, refer
 
     if variants.empty:
         return pd.DataFrame(columns=["variant_id_a", "variant_id_b", "r2"])
-    wanted = variants_table(variants, reference_genome)
+    # a reference panel may name a variant's two alleles the other way round (PLINK 1.9 makes each file's
+    # minor allele A1); r2 does not depend on which allele is counted, so both orders are looked for
+    swapped = variants.rename(columns={"other_allele": "effect_allele", "effect_allele": "other_allele"})
+    wanted = variants_table(variants, reference_genome).union(variants_table(swapped, reference_genome)).distinct()
     sub = mt.semi_join_rows(wanted)
     sub = sub.add_row_index("_idx")
     rows = sub.rows().select("_idx", "variant_id").to_pandas()
     if rows.empty:
         log.warning("LD: none of the %d variants is in the LD genotypes", len(variants))
         return pd.DataFrame(columns=["variant_id_a", "variant_id_b", "r2"])
-    idx_to_id = dict(zip(rows["_idx"], rows["variant_id"]))
+    # the LD genotypes' rows named by the variants' own ids, whichever order their alleles come in there
+    study_id = {(str(c).removeprefix("chr"), int(p), frozenset((str(o), str(e)))): v for v, c, p, o, e in zip(
+        variants["variant_id"], variants["chromosome"], variants["base_pair_location"], variants["other_allele"],
+        variants["effect_allele"])}
+    idx_to_id = {i: study_id.get((str(loc.contig).removeprefix("chr"), int(loc.position), frozenset(al)), v)
+                 for i, v, loc, al in zip(rows["_idx"], rows["variant_id"], rows["locus"], rows["alleles"])}
     pos = dict(zip(rows["_idx"], [(str(loc.contig), loc.position) for loc in rows["locus"]]))
     if len(rows) < len(variants):
         log.info("LD: %d of %d variants found in the LD genotypes", len(rows), len(variants))
