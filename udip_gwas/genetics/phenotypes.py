@@ -41,7 +41,8 @@ def _first_text_value(df: pd.DataFrame, column: str, prefix: str) -> str:
 
 
 def read_udip_tables(paths: list[str | Path]) -> pd.DataFrame:
-    """Read and join UDIP tables on ``IID`` (inner join; dimension names must be unique)."""
+    """Read and join UDIP tables on ``IID`` (outer join: a subject missing from one table has missing values
+    there, and the sample join excludes it with that reason; dimension names must be unique)."""
     if not paths:
         raise InputError("gwas: no phenotype table given (key 'gwas.phenotypes')")
     merged: pd.DataFrame | None = None
