@@ -321,21 +321,25 @@ def test_import_vcf__multi_allelic_sites_split_one_row_per_alternate_allele(hail
 
     from udip_gwas.genetics.genotypes import import_genotypes
 
+    # the second site's alternate alleles out of order (G before C), and another record at its locus (T)
     rows = ["1\t100\trs1\tA\tC\t.\tPASS\t.\tGT:DS\t0/1:0.9\t1/1:1.8\t0/0:0.1\t./.:.",
-            "1\t200\trs2\tA\tC,G\t.\tPASS\t.\tGT:DS\t0/1:1.0,0.0\t1/2:0.9,1.1\t2/2:0.0,2.0\t0/0:0.1,0.2"]
+            "1\t200\trs2\tA\tG,C\t.\tPASS\t.\tGT:DS\t0/2:0.0,1.0\t1/2:1.1,0.9\t1/1:2.0,0.0\t0/0:0.2,0.1",
+            "1\t200\trs3\tA\tT\t.\tPASS\t.\tGT:DS\t1/1:1.9\t0/1:1.0\t0/0:0.0\t0/1:1.1"]
     if not with_ds:
         rows = [r.replace("GT:DS", "GT").replace(":.", "").split("\t") for r in rows]
         rows = ["\t".join(r[:9] + [c.split(":")[0] for c in r[9:]]) for r in rows]
     header = _VCF_HEADER if with_ds else "".join(h for h in _VCF_HEADER.splitlines(True) if "ID=DS" not in h)
     (tmp_path / "m.vcf").write_text(header + "\n".join(rows) + "\n")
     mt = import_genotypes(str(tmp_path / "m.vcf"))
-    got = {v: d for v, d in zip(mt.variant_id.collect(), np.array(mt.dosage.collect(), dtype=float).reshape(3, 4))}
+    ids = mt.variant_id.collect()
+    got = dict(zip(ids, np.array(mt.dosage.collect(), dtype=float).reshape(len(ids), 4)))
     if with_ds:  # each row's own entry of the DS array
         expected = {"1:100:A:C": [0.9, 1.8, 0.1, np.nan], "1:200:A:C": [1.0, 0.9, 0.0, 0.1],
-                    "1:200:A:G": [0.0, 1.1, 2.0, 0.2]}
-    else:  # the copies of that row's alternate allele: 1/2 carries one C and one G
-        expected = {"1:100:A:C": [1, 2, 0, np.nan], "1:200:A:C": [1, 1, 0, 0], "1:200:A:G": [0, 1, 2, 0]}
-    assert got.keys() == expected.keys()
+                    "1:200:A:G": [0.0, 1.1, 2.0, 0.2], "1:200:A:T": [1.9, 1.0, 0.0, 1.1]}
+    else:  # the copies of that row's alternate allele: 1/2 carries one G and one C
+        expected = {"1:100:A:C": [1, 2, 0, np.nan], "1:200:A:C": [1, 1, 0, 0], "1:200:A:G": [0, 1, 2, 0],
+                    "1:200:A:T": [2, 1, 0, 1]}
+    assert ids == list(expected)  # in key order, the split rows sorted among the locus's other records
     for v, d in expected.items():
         np.testing.assert_allclose(got[v], d, rtol=1e-6)
     assert hl.eval(mt.globals).get("_udip_dosage_imputed", False) is with_ds

@@ -90,7 +90,7 @@ def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None,
         entry = mt.entry
         # one row per alternate allele: a multi-allelic site's dosage would otherwise count every alternate
         # allele as the effect allele (its first); a_index is the row's allele among the site's alleles
-        mt = hl.split_multi(mt)
+        mt = hl.split_multi(mt, permit_shuffle=True)  # records sharing a locus may need reordering
         if "GT" in entry:
             mt = mt.annotate_entries(GT=hl.downcode(mt.GT, mt.a_index))
         if "DS" in entry:
