@@ -117,6 +117,16 @@ def _leads(rows):
                                        "lead_effect_allele", "lead_other_allele", "lead_beta"])
 
 
+def _strongest_and_median_leads(gwas_run) -> pd.DataFrame:
+    """Leads for replication tests: per dimension of the small GWAS, its strongest variant and a median one."""
+    rows = []
+    for dim, table in gwas_run["dims"].items():
+        for _, x in table.sort_values("neg_log_10_p_value").iloc[[-1, len(table) // 2]].iterrows():
+            rows.append((x["variant_id"], dim, str(x["chromosome"]), int(x["base_pair_location"]),
+                         x["effect_allele"], x["other_allele"], x["beta"]))
+    return _leads(rows)
+
+
 _SSF_HEADER = ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error",
                "effect_allele_frequency", "p_value", "n"]
 
@@ -192,12 +202,7 @@ def test_replication__from_the_gwas_stage_files_equals_from_its_table(gwas_run, 
     discovery run stands in for a replication run)."""
     from udip_gwas.genetics.stages import _add_replication
 
-    rows = []
-    for dim, table in gwas_run["dims"].items():
-        for _, x in table.sort_values("neg_log_10_p_value").iloc[[-1, len(table) // 2]].iterrows():
-            rows.append((x["variant_id"], dim, str(x["chromosome"]), int(x["base_pair_location"]),
-                         x["effect_allele"], x["other_allele"], x["beta"]))
-    loci = _leads(rows)
+    loci = _strongest_and_median_leads(gwas_run)
     cfg = copy.deepcopy(gwas_run["cfg"])
     cfg["replication"]["gwas"] = str(gwas_run["out"] / "gwas")
     from_table = _add_replication(cfg, loci, gwas_run["out"] / "gwas")
@@ -368,12 +373,7 @@ def test_replication__a_cohort_with_the_alleles_in_the_other_order(gwas_run, tmp
     run_gwas_cohort(cfg, tmp_path / "flipped", genotypes=str(tmp_path / "flip"),
                     phenotypes=[str(gwas_run["out"] / "udips.tsv")], covariates=cfg["gwas"]["covariates"],
                     cohort="replication")
-    rows = []
-    for dim, table in gwas_run["dims"].items():
-        for _, x in table.sort_values("neg_log_10_p_value").iloc[[-1, len(table) // 2]].iterrows():
-            rows.append((x["variant_id"], dim, str(x["chromosome"]), int(x["base_pair_location"]),
-                         x["effect_allele"], x["other_allele"], x["beta"]))
-    loci = _leads(rows)
+    loci = _strongest_and_median_leads(gwas_run)
     cfg["replication"]["gwas"] = str(gwas_run["out"] / "gwas")
     same_order = _add_replication(cfg, loci, gwas_run["out"] / "gwas")
     cfg["replication"]["gwas"] = str(tmp_path / "flipped")
