@@ -282,6 +282,33 @@ def test_gwas__vcf_bgen_mt_and_grch38_inputs_give_the_plink_results(gwas_run, tm
     np.testing.assert_allclose(merged["neg_log_10_p_value"], merged["neg_log_10_p_value_plink"], rtol=1e-4)
 
 
+def test_gwas__replication_cohort_keep_list_its_own_or_the_discovery_one(gwas_run, tmp_path):
+    import copy
+
+    from udip_gwas.genetics.stages import run_gwas_cohort
+
+    iids = [str(s) for s in gwas_run["fam"]["IID"]]
+    (tmp_path / "discovery_keep.txt").write_text("\n".join(iids[:200]) + "\n")
+    (tmp_path / "replication_keep.txt").write_text("\n".join(iids[150:]) + "\n")
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["run"]["out"] = str(tmp_path)
+    cfg["gwas"]["keep"] = str(tmp_path / "discovery_keep.txt")
+    kept, outside = {}, {}
+    for name, own in (("own", str(tmp_path / "replication_keep.txt")), ("inherited", None)):
+        cfg["replication"]["keep"] = own
+        run_gwas_cohort(cfg, tmp_path / name, genotypes=gwas_run["prefix"],
+                        phenotypes=[str(gwas_run["out"] / "udips.tsv")], covariates=cfg["gwas"]["covariates"],
+                        cohort="replication")
+        kept[name] = set(pd.read_csv(tmp_path / name / "samples.tsv", sep="\t", dtype=str)["IID"])
+        excl = pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t", dtype=str)  # this run's rows
+        outside[name] = set(excl.loc[excl["reason"] == "not in the keep list", "IID"])
+    analysable = set(gwas_run["samples"])
+    assert kept["own"] == analysable & set(iids[150:]) and len(kept["own"]) > 100
+    assert kept["inherited"] == analysable & set(iids[:200])
+    assert outside["own"] <= set(iids[:150]) and outside["inherited"] <= set(iids[200:])
+    assert len(outside["own"]) > 100 and len(outside["inherited"]) > 100
+
+
 def test_import_bgen__subjects_named_by_the_sample_files_id_2(gwas_run, tmp_path):
     """A .sample written with family IDs in ID_1 (PLINK 2, qctool): the subjects are the ID_2 values, so they
     join the UDIP and covariate tables; Hail alone would name them by ID_1."""

@@ -170,6 +170,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "genotypes": Key(_OPT_PATH, None, "replication cohort genotypes (the gwas stage runs it too)"),
         "phenotypes": Key(list, [], "replication cohort UDIP tables (from the same models)", item_type=str),
         "covariates": Key(_OPT_PATH, None, "replication cohort covariate table", must_exist=True),
+        "keep": Key(_OPT_PATH, None, "file of the replication cohort's IIDs to keep (default: gwas.keep)",
+                    must_exist=True),
+        "remove": Key(_OPT_PATH, None, "file of the replication cohort's IIDs to remove (default: gwas.remove)",
+                      must_exist=True),
         "gwas": Key(_OPT_PATH, None, "replication gwas output folder (default: the gwas stage's replication run)"),
         "sumstats": Key(_OPT_PATH, None, "replication summary statistics instead of a replication GWAS: a local folder "
                                          "of GWAS-SSF files <dimension>.tsv[.gz] (as the gwas stage writes under "

@@ -56,8 +56,10 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
     # the tables first: a malformed one is reported before the JVM starts
     udips = read_udip_tables(phenotypes)
     cov = read_covariates(covariates) if covariates else None
-    keep = read_id_list(g["keep"]) if g["keep"] else None
-    remove = read_id_list(g["remove"]) if g["remove"] else None
+    # sample lists: the replication cohort's own where given, else the discovery's (one biobank split in two)
+    lists = {k: (cfg["replication"][k] if cohort == "replication" else None) or g[k] for k in ("keep", "remove")}
+    keep = read_id_list(lists["keep"]) if lists["keep"] else None
+    remove = read_id_list(lists["remove"]) if lists["remove"] else None
     start_hail(cfg)
     out.mkdir(parents=True, exist_ok=True)
     mt = import_genotypes(genotypes, fmt=g["genotype_format"], reference_genome=g["reference_genome"],
