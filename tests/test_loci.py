@@ -180,6 +180,10 @@ def test_read_replication_sumstats__one_long_table_and_bad_input_named(tmp_path)
     long.assign(beta=["0.3", "big"]).to_csv(tmp_path / "bad_beta.tsv", sep="\t", index=False)
     with pytest.raises(InputError, match="bad_beta.tsv: beta 'big' at chromosome 1 position 100"):
         read_replication_sumstats(tmp_path / "bad_beta.tsv", leads)
+    long.drop(columns="neg_log_10_p_value").assign(p_value=["1.5", "0.01"]).to_csv(tmp_path / "p_above_1.tsv",
+                                                                                   sep="\t", index=False)
+    with pytest.raises(InputError, match="p_above_1.tsv: p_value '1.5' at chromosome 1 position 100"):
+        read_replication_sumstats(tmp_path / "p_above_1.tsv", leads)
     pd.concat([long, long]).to_csv(tmp_path / "twice.tsv", sep="\t", index=False)
     with pytest.raises(InputError, match="twice.tsv: 2 rows for 1:100:C:A"):
         read_replication_sumstats(tmp_path / "twice.tsv", leads)

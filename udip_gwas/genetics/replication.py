@@ -195,11 +195,13 @@ def _rows_at_positions(file: Path, positions: set[int], *, long: bool, chunksize
            else hits[p_column].map(lambda v: neg_log10_p_from_text(v) if isinstance(v, str) else math.nan))
     beta = pd.to_numeric(hits["beta"], errors="coerce")
     se = pd.to_numeric(hits["standard_error"], errors="coerce")
-    for name, values, raw in (("beta", beta, hits["beta"]), ("standard_error", se, hits["standard_error"]),
-                              (p_column, nlp, hits[p_column])):
-        bad = values.isna() & raw.notna()
-        if bad.any() or (name == p_column and (nlp < -1e-6).any()):
-            row = hits[bad | ((nlp < -1e-6) if name == p_column else False)].iloc[0]
+    # a value that does not parse (a missing one may), or a p above 1
+    invalid = {"beta": beta.isna() & hits["beta"].notna(),
+               "standard_error": se.isna() & hits["standard_error"].notna(),
+               p_column: (nlp.isna() & hits[p_column].notna()) | (nlp < -1e-6)}
+    for name, bad in invalid.items():
+        if bad.any():
+            row = hits[bad].iloc[0]
             raise InputError(f"{file}: {name} {row[name]!r} at chromosome {row['chromosome']} position "
                              f"{row['_pos']} is not a valid value")
     n = pd.to_numeric(hits["n"], errors="coerce") if "n" in hits else pd.Series(np.nan, index=hits.index)
