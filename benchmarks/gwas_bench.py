@@ -35,7 +35,8 @@ import pandas as pd
 
 
 def make_data(d: Path, n: int, m: int, n_pheno: int, seed: int = 0) -> dict:
-    from udip_gwas.simulation.genotypes import simulate_panel, write_plink
+    from udip_gwas.fileformats import write_plink
+    from udip_gwas.simulation.genotypes import simulate_panel
 
     rng = np.random.default_rng(seed)
     n_chrom = 5

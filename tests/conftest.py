@@ -1,21 +1,25 @@
-"""Shared fixtures: one tiny simulated cohort per test session, and one Hail session."""
+"""Shared fixtures: one tiny simulated cohort per test session, one Hail session, a trained model, and helpers
+used by several test files."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
-
-import pytest
 
 import numpy as np
 import pandas as pd
+import pytest
+import statsmodels.api as sm
 
 from udip_gwas import config
 from udip_gwas.simulation.cohort import SimulationParams, simulate_cohort
 from udip_gwas.genetics.phenotypes import read_covariates
-from udip_gwas.simulation.genotypes import read_plink_dosages
+from udip_gwas.fileformats import read_plink_dosages
+from udip_gwas.imaging.stages import run_train
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+#: reference files vendored for the tests (see tests/data/README.md)
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
@@ -84,11 +88,52 @@ def gwas_run(small_cohort, hail_session, tmp_path_factory):
                 samples=samples, causal=causal, prefix=prefix)
 
 
-def reference_path(*parts: str) -> Path:
-    path = REFERENCE.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared reference file not found: {path}")
+def data_path(*parts: str) -> Path:
+    """A file under tests/data; a missing one is an error (they are part of the repository), not a skip."""
+    path = DATA.joinpath(*parts)
+    assert path.exists(), f"test data file missing from the repository: {path}"
     return path
+
+
+# --- helpers and fixtures shared by several test files ---------------------------------------------------
+
+
+def _design(run) -> tuple[np.ndarray, list[int]]:
+    cov = run["cov"].set_index("IID").loc[run["samples"]]
+    X = pd.DataFrame({"age": cov["age"], "sex": cov["sex"]})
+    for lev in sorted(cov["site"].astype(str).unique())[1:]:
+        X[f"site_{lev}"] = (cov["site"].astype(str) == lev).astype(float)
+    for c in [c for c in cov.columns if c.startswith("PC")] + ["head_size"]:
+        X[c] = cov[c]
+    rows = [list(run["fam"]["IID"]).index(s) for s in run["samples"]]
+    return sm.add_constant(X.to_numpy(dtype=float)), rows
+
+
+def _flip_plink(prefix, out) -> None:
+    """Write PLINK fileset ``prefix`` to ``out`` with A1 and A2 swapped (the same genotypes, named the other
+    way round, as PLINK 1.9 writes them where the other allele is the minor one)."""
+    bim = pd.read_csv(f"{prefix}.bim", sep="\t", header=None, dtype=str)
+    bim[[4, 5]] = bim[[5, 4]].to_numpy()
+    bim.to_csv(f"{out}.bim", sep="\t", header=False, index=False)
+    shutil.copy(f"{prefix}.fam", f"{out}.fam")
+    # each 2-bit genotype: 00 (two A1) <-> 11 (two A2); het (10) and missing (01) stay
+    code = np.array([3, 1, 2, 0], dtype=np.uint8)
+    lut = np.array([sum(int(code[(b >> (2 * k)) & 3]) << (2 * k) for k in range(4)) for b in range(256)], np.uint8)
+    raw = np.fromfile(f"{prefix}.bed", dtype=np.uint8)
+    np.concatenate([raw[:3], lut[raw[3:]]]).tofile(f"{out}.bed")
+
+
+@pytest.fixture(scope="session")
+def trained(small_cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    cfg = config.load(None, {
+        "run": {"out": str(out), "seed": 3},
+        "train": {"images": small_cohort["manifests"]["train"], "modalities": ["T1"], "latent_dim": 8,
+                  "base_channels": 4, "epochs": 8, "batch_size": 4, "lr_T1": 2e-3, "num_workers": 0,
+                  "val_fraction": 0.2},
+    })
+    result = run_train(cfg, out / "train")
+    return cfg, out, result
 
 
 os.environ.setdefault("UDIP_GWAS_CACHE", str(Path.home() / ".cache" / "udip-gwas"))

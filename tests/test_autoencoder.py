@@ -1,16 +1,17 @@
+"""The UDIP autoencoder network and its loss (udip_gwas/imaging/autoencoder.py)."""
+
 from __future__ import annotations
 
 import csv
 
-import numpy as np
 import pytest
 import torch
 
-from udip_gwas.imaging.autoencoder import (UDIPAutoencoder, level_shapes, masked_mse, masked_mse_per_subject,
-                                           memory_format_for, place_model)
-from udip_gwas.imaging.checkpoint import load_checkpoint, save_checkpoint
+from udip_gwas.imaging.autoencoder import (
+    UDIPAutoencoder, level_shapes, masked_mse, masked_mse_per_subject, memory_format_for, place_model)
+from udip_gwas.imaging.checkpoint import save_checkpoint
 
-from .conftest import reference_path
+from .conftest import data_path
 
 
 def test_full_grid__parameter_count_and_shapes():
@@ -26,7 +27,7 @@ def test_full_grid__parameter_count_and_shapes():
 
 
 def test_full_grid__state_dict_matches_published_key_layout():
-    rows = list(csv.DictReader(open(reference_path("deependo_checkpoint_keys.tsv")), delimiter="\t"))
+    rows = list(csv.DictReader(open(data_path("deependo_checkpoint_keys.tsv")), delimiter="\t"))
     with torch.device("meta"):
         model = UDIPAutoencoder((182, 218, 182))
     ours = {k: "x".join(str(s) for s in v.shape) for k, v in model.state_dict().items()}
@@ -76,17 +77,6 @@ def test_masked_mse__empty_mask_is_an_error():
         masked_mse(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 2, 2, 2, dtype=bool))
 
 
-def test_checkpoint__round_trip(tmp_path):
-    torch.manual_seed(1)
-    model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2).eval()
-    save_checkpoint(tmp_path / "m.pt", model, modality="T1", epoch=3)
-    loaded, payload = load_checkpoint(tmp_path / "m.pt")
-    x = torch.randn(3, 1, 20, 24, 20)
-    with torch.no_grad():
-        assert torch.equal(model.encode(x), loaded.encode(x))
-    assert payload["format"] == "udip-gwas" and payload["modality"] == "T1" and payload["epoch"] == 3
-
-
 def test_channels_last__same_numbers_and_contiguous_checkpoint(tmp_path):
     torch.manual_seed(3)
     model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2).eval()
@@ -113,74 +103,3 @@ def test_place_model__leaves_tensors_that_are_not_5d_alone():
     module.conv = torch.nn.Conv3d(1, 2, 3)
     placed = place_model(module, "cpu")
     assert placed.plane.is_contiguous() and placed.conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
-
-
-@pytest.mark.parametrize("prefix", ["", "model."])
-def test_checkpoint__published_lightning_layout_gives_the_same_latents(tmp_path, prefix):
-    torch.manual_seed(2)
-    model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2).eval()
-    # what a LightningModule's checkpoint holds: tensors under 'state_dict', plus Lightning's own entries
-    lightning = {
-        "epoch": 41, "global_step": 9000, "pytorch-lightning_version": "1.5.10",
-        "state_dict": {prefix + k: v for k, v in model.state_dict().items()},
-        "hyper_parameters": {"lr": 5e-4, "batch_size": 36},
-        "callbacks": {}, "optimizer_states": [], "lr_schedulers": [],
-    }
-    torch.save(lightning, tmp_path / "udip.ckpt")
-    native_path = tmp_path / "native.pt"
-    save_checkpoint(native_path, model)
-    published, payload = load_checkpoint(tmp_path / "udip.ckpt", input_shape=(20, 24, 20))
-    native, _ = load_checkpoint(native_path)
-    assert payload["format"] == "lightning"
-    x = torch.randn(2, 1, 20, 24, 20)
-    with torch.no_grad():
-        assert torch.equal(published.encode(x), native.encode(x))
-
-
-def test_checkpoint__published_on_wrong_grid_is_explained(tmp_path):
-    model = UDIPAutoencoder((20, 24, 20), latent_dim=7, base_channels=2)
-    torch.save({"state_dict": model.state_dict()}, tmp_path / "udip.ckpt")
-    with pytest.raises(ValueError, match=r"encoding_mlp takes .* inputs.*grid \(182, 218, 182\)"):
-        load_checkpoint(tmp_path / "udip.ckpt")
-
-
-def test_checkpoint__not_a_checkpoint(tmp_path):
-    torch.save({"weights": 1}, tmp_path / "x.pt")
-    with pytest.raises(ValueError, match="no 'state_dict'"):
-        load_checkpoint(tmp_path / "x.pt")
-    with pytest.raises(ValueError, match="checkpoint not found"):
-        load_checkpoint(tmp_path / "missing.pt")
-
-
-def test_recalibrate_batchnorm__running_statistics_are_exact_batch_averages():
-    from udip_gwas.imaging.train import recalibrate_batchnorm
-
-    torch.manual_seed(5)
-    model = UDIPAutoencoder((16, 16, 16), latent_dim=4, base_channels=2)
-    bn = model.first_cnn[1]
-    assert isinstance(bn, torch.nn.BatchNorm3d)
-    with torch.no_grad():  # stale statistics, as after fast-moving training
-        bn.running_mean.fill_(5.0)
-        bn.running_var.fill_(9.0)
-    seen = []
-    hook = bn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().numpy().copy()))
-    batches = [torch.randn(3, 1, 16, 16, 16) * 2 + 1 for _ in range(2)]
-    model.eval()
-    assert recalibrate_batchnorm(model, batches, "cpu", "fp32") == 2
-    hook.remove()
-    # independent reference: numpy over the layer's inputs, channel-wise mean and unbiased variance per
-    # batch, averaged over the batches with equal weight
-    means = [x.mean(axis=(0, 2, 3, 4)) for x in seen]
-    variances = [x.var(axis=(0, 2, 3, 4), ddof=1) for x in seen]
-    np.testing.assert_allclose(bn.running_mean.numpy(), np.mean(means, axis=0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(bn.running_var.numpy(), np.mean(variances, axis=0), rtol=1e-4, atol=1e-6)
-    assert bn.momentum == 0.1 and not model.training  # momentum and mode restored
-    # with one batch, evaluation mode now reproduces training mode's normalisation (up to n/(n-1) in the variance)
-    x = batches[0]
-    recalibrate_batchnorm(model, [x], "cpu", "fp32")
-    with torch.no_grad():
-        model.eval()
-        z_eval = model.encode(x)
-        model.train()
-        z_train = model.encode(x)
-    torch.testing.assert_close(z_eval, z_train, rtol=0.05, atol=0.05)

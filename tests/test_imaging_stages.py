@@ -1,3 +1,5 @@
+"""The train and extract stages end to end (udip_gwas/imaging/stages.py, train.py, extract.py)."""
+
 from __future__ import annotations
 
 import nibabel as nib
@@ -9,19 +11,6 @@ from udip_gwas import config
 from udip_gwas.exceptions import ConfigError, NoSubjectsLeftError
 from udip_gwas.imaging.dataset import read_image_table
 from udip_gwas.imaging.stages import run_extract, run_train
-
-
-@pytest.fixture(scope="module")
-def trained(small_cohort, tmp_path_factory):
-    out = tmp_path_factory.mktemp("train")
-    cfg = config.load(None, {
-        "run": {"out": str(out), "seed": 3},
-        "train": {"images": small_cohort["manifests"]["train"], "modalities": ["T1"], "latent_dim": 8,
-                  "base_channels": 4, "epochs": 8, "batch_size": 4, "lr_T1": 2e-3, "num_workers": 0,
-                  "val_fraction": 0.2},
-    })
-    result = run_train(cfg, out / "train")
-    return cfg, out, result
 
 
 def test_train__a_few_epochs_lower_the_validation_loss(trained):
@@ -168,31 +157,6 @@ def test_extract__nothing_left_stops_with_a_clear_error(trained, tmp_path):
     assert len(pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t")) == 2
 
 
-def test_read_image_table__bids(tmp_path, small_cohort):
-    src = read_image_table(small_cohort["manifests"]["discovery"], ["T1", "T2"]).iloc[:2]
-    for row in src.itertuples():
-        anat = tmp_path / f"sub-{row.IID}" / "ses-2" / "anat"
-        anat.mkdir(parents=True)
-        (anat / f"sub-{row.IID}_ses-2_T1w.nii.gz").symlink_to(row.T1)
-        if row.Index == 0:
-            (anat / f"sub-{row.IID}_ses-2_FLAIR.nii.gz").symlink_to(row.T2)
-    table = read_image_table(tmp_path, ["T1", "T2"])
-    assert table["IID"].tolist() == src["IID"].tolist()
-    assert table["T2"].isna().tolist() == [False, True]
-
-
-def test_read_image_table__manifest_errors(tmp_path):
-    (tmp_path / "m.tsv").write_text("subject\tT1\nA\tx.nii.gz\n")
-    with pytest.raises(ValueError, match=r"m.tsv: expected an 'IID' column"):
-        read_image_table(tmp_path / "m.tsv", ["T1"])
-    (tmp_path / "m.tsv").write_text("IID\tT1\nA\tx.nii.gz\n")
-    with pytest.raises(ValueError, match=r"no column for modality \['T2'\]"):
-        read_image_table(tmp_path / "m.tsv", ["T1", "T2"])
-    (tmp_path / "m.tsv").write_text("IID\tT1\nA\tx.nii.gz\nA\ty.nii.gz\n")
-    with pytest.raises(ValueError, match=r"listed twice: \['A'\]"):
-        read_image_table(tmp_path / "m.tsv", ["T1"])
-
-
 @pytest.mark.slow
 def test_train__two_process_ddp_on_cpu(small_cohort, tmp_path):
     """The multi-GPU path (torchrun + DDP), exercised with the gloo backend on the CPU."""
@@ -230,29 +194,6 @@ def test_extract__resample_option_keeps_images_on_another_grid(trained, small_co
             "num_workers": 1, "resample": resample}})
         udips = pd.read_csv(run_extract(ecfg, tmp_path / f"x{resample}")["discovery"]["T1"]["udips"], sep="\t")
         assert len(udips) == expected
-
-
-def test_latent_basis__matches_svd_pca_and_round_trips(tmp_path):
-    from udip_gwas.imaging.basis import fit_latent_basis, read_latent_basis
-
-    rng = np.random.default_rng(4)
-    z = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + rng.normal(size=6)
-    basis = fit_latent_basis(z)
-    # independent reference: PCA by SVD of the centred data
-    _, s, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
-    np.testing.assert_allclose(basis.variance, s**2 / (len(z) - 1), rtol=1e-10)
-    np.testing.assert_allclose(np.abs(basis.axes.T @ vt.T), np.eye(6), atol=1e-8)  # same axes up to sign
-    assert (basis.axes[np.abs(basis.axes).argmax(0), np.arange(6)] > 0).all()
-    u = basis.rotate(z)
-    np.testing.assert_allclose(np.cov(u, rowvar=False), np.diag(basis.variance), atol=1e-8 * basis.variance[0])
-    np.testing.assert_allclose(basis.unrotate(u), z, atol=1e-10)
-    cols = [f"T1_{i:03d}" for i in range(1, 7)]
-    basis.write(tmp_path, "T1", cols)
-    back = read_latent_basis(tmp_path / "latent_basis_T1.tsv", "T1", cols)
-    np.testing.assert_allclose(back.rotate(z), u, atol=1e-7)
-    np.testing.assert_allclose(back.variance, basis.variance, rtol=1e-5)
-    with pytest.raises(Exception, match="T1_007"):
-        read_latent_basis(tmp_path / "latent_basis_T1.tsv", "T1", cols + ["T1_007"])
 
 
 def test_extract__pca_rotation_fitted_on_discovery_and_reused_for_replication(trained, small_cohort, tmp_path):
@@ -294,83 +235,3 @@ def test_extract__pca_rotation_fitted_on_discovery_and_reused_for_replication(tr
     assert not (tmp_path / "rot" / "discovery" / "latent_basis_T1.tsv").exists()
     with pytest.raises(ConfigError, match="rotation_basis"):
         extract("bad", rotation_basis=given)
-
-
-@pytest.mark.parametrize("case", ["brain", "constant_brain", "empty"])
-def test_zscore_nonzero__same_as_monai_normalize_intensity(case):
-    from monai.transforms import NormalizeIntensity
-
-    from udip_gwas.imaging.volumes import zscore_nonzero
-
-    rng = np.random.default_rng(5)
-    vol = np.zeros((12, 14, 10), dtype=np.float32)
-    if case == "brain":
-        vol[2:10, 3:11, 2:8] = rng.gamma(3.0, 200.0, size=(8, 8, 6))
-    elif case == "constant_brain":
-        vol[2:10, 3:11, 2:8] = 7.0
-    ref = np.asarray(NormalizeIntensity(nonzero=True)(vol.copy()[None])[0], dtype=np.float32)
-    out = zscore_nonzero(vol)
-    brain = vol != 0
-    assert out.dtype == np.float32 and np.array_equal(out != 0, brain)
-    # MONAI leaves a brain voxel that lands exactly on the mean at 0; ours nudges it to 1e-3 (stays in the mask)
-    expected = np.where(brain & (ref == 0), np.float32(1e-3), ref)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_volume_worker_module_imports_neither_torch_nor_monai():
-    import subprocess
-    import sys
-
-    code = ("import sys, udip_gwas.imaging.volumes; "
-            "print(sorted(m for m in ('torch', 'monai') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[]"
-
-
-def test_perdi__linear_decoder_stage_fits_on_the_images_and_records_exclusions(trained, small_cohort, tmp_path):
-    """PerDI with ``decoder = "linear"``: the chosen subjects' images are checked (a missing file and a subject
-    absent from the manifest are written to excluded_subjects.tsv with their reasons), and each map equals the
-    post-processed t statistics of the dimension's coefficient fitted on the remaining subjects."""
-    import json
-
-    from udip_gwas.annotation.atlas import template_on_grid
-    from udip_gwas.annotation.perdi import linear_decoder_maps, postprocess
-    from udip_gwas.annotation.stages import run_perdi
-    from udip_gwas.imaging.volumes import zscore_nonzero
-
-    _, _, result = trained
-    manifest = read_image_table(small_cohort["manifests"]["discovery"], ["T1"]).iloc[:30].reset_index(drop=True)
-    manifest.to_csv(tmp_path / "all.tsv", sep="\t", index=False)
-    ecfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
-        "images": str(tmp_path / "all.tsv"), "checkpoints": {"T1": result["checkpoints"]["T1"]}, "num_workers": 1}})
-    udips_path = run_extract(ecfg, tmp_path / "extract")["discovery"]["T1"]["udips"]
-    gone, unlisted = manifest.at[3, "IID"], manifest.at[7, "IID"]
-    perdi_manifest = manifest.copy()
-    perdi_manifest.loc[3, "T1"] = str(tmp_path / "moved_away.nii.gz")
-    perdi_manifest = perdi_manifest.drop(index=7)
-    perdi_manifest.to_csv(tmp_path / "perdi.tsv", sep="\t", index=False)
-    settings = {"checkpoints": {"T1": result["checkpoints"]["T1"]}, "udips": {"T1": udips_path}, "n_subjects": 30,
-                "decoder": "linear"}
-    with pytest.raises(ConfigError, match="needs 'perdi.images'"):
-        run_perdi(config.load(None, {"run": {"out": str(tmp_path)}, "perdi": settings}), tmp_path / "perdi")
-    cfg = config.load(None, {"run": {"out": str(tmp_path)},
-                             "perdi": {**settings, "images": str(tmp_path / "perdi.tsv")}})
-    run_perdi(cfg, tmp_path / "perdi")
-    used = pd.read_csv(tmp_path / "perdi" / "subjects.tsv", sep="\t", dtype=str)["IID"].tolist()
-    assert len(used) == 28 and gone not in used and unlisted not in used
-    excl = pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t", dtype=str)
-    excl = excl[excl["stage"] == "perdi"].set_index("IID")["reason"]
-    assert set(excl.index) == {gone, unlisted}
-    assert "moved_away.nii.gz" in excl[gone] and "no image listed in" in excl[unlisted]
-    assert json.loads((tmp_path / "perdi" / "summary.json").read_text())["decoder"] == "linear"
-    # the stage's map of one dimension against the fit done here from the NIfTI files
-    udips = pd.read_csv(udips_path, sep="\t", dtype={"IID": str}).set_index("IID").loc[used]
-    paths = manifest.set_index("IID").loc[used, "T1"]
-    vols = [zscore_nonzero(nib.load(p).get_fdata().astype(np.float32)) for p in paths]
-    img = nib.load(str(tmp_path / "perdi" / "maps" / "T1_004.nii.gz"))
-    mask = template_on_grid(img.shape, img.affine) > 0
-    t = linear_decoder_maps(udips.to_numpy(), lambda i: vols[i], voxel_mask=mask, dimensions=[3])[0]
-    expected = postprocess(t, mask, sigma_voxels=3.0 / 8.0)
-    # the stage reads the float16 cache of the volumes
-    np.testing.assert_allclose(np.asarray(img.dataobj), expected, rtol=0, atol=0.02 * expected.max())
-    assert expected.max() > 0

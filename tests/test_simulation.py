@@ -1,3 +1,5 @@
+"""The simulated cohort: genotypes, images, planted effects (udip_gwas/simulation/)."""
+
 from __future__ import annotations
 
 import gzip
@@ -8,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from udip_gwas.fileformats import read_plink_dosages
 from udip_gwas.imaging.grid import mni_grid
-from udip_gwas.simulation.genotypes import read_plink_dosages, simulate_panel, write_plink
+from udip_gwas.simulation.genotypes import simulate_panel
 from udip_gwas.simulation.images import BrainRenderer, StructureEffect
 
 
@@ -47,21 +50,6 @@ def test_panel__maf_spectrum_has_many_rare_and_common_variants():
     maf = simulate_panel([1], variants_per_chromosome=3000, block_size_mean=25, rho=0.9, rng=rng).variants
     maf = np.minimum(maf["allele_frequency"], 1 - maf["allele_frequency"])
     assert (maf < 0.05).mean() > 0.1 and (maf > 0.25).mean() > 0.1
-
-
-def test_write_plink__round_trip_with_missing(tmp_path):
-    rng = np.random.default_rng(0)
-    panel = simulate_panel([19], variants_per_chromosome=37, block_size_mean=5, rho=0.8, rng=rng)
-    g = panel.sample(13, rng).astype(np.int8)
-    g[2, 5] = -1
-    samples = pd.DataFrame({"FID": [f"f{i}" for i in range(13)], "IID": [f"i{i}" for i in range(13)]})
-    write_plink(tmp_path / "x", g, panel.variants, samples)
-    back, bim, fam = read_plink_dosages(tmp_path / "x")
-    expected = g.astype(float)
-    expected[2, 5] = np.nan
-    np.testing.assert_array_equal(back, expected)
-    assert list(bim["a1"]) == list(panel.variants["effect_allele"])
-    assert list(fam["IID"]) == list(samples["IID"])
 
 
 def test_cohort__files_and_truth(small_cohort):
@@ -204,53 +192,3 @@ def test_sample_volume__matches_scipy_map_coordinates():
     assert (near[inside] == ndimage.map_coordinates(labels, coords, order=0)[inside]).mean() > 0.99
     outside = np.any((coords < -1) | (coords > np.array(vol.shape)[:, None, None, None]), axis=0)
     assert (lin[outside] == 0).all()
-
-
-def test_format_summary__names_decoders_that_do_not_beat_the_mean_image():
-    from udip_gwas.simulation.truth import format_summary
-
-    per = pd.DataFrame([{"region": "Pallidum", "kind": "intensity", "recovered": True, "locus_id": "L1",
-                         "lead_dimension": "T1_001", "lead_distance_kb": 0.0, "replication_status": "replicated",
-                         "novelty": "known", "novelty_correct": True, "perdi_top_regions": "Pallidum"}])
-    met = {"recovered_fraction": True, "loci_outside_planted": True, "novelty_correct_fraction": True,
-           "perdi_top3_fraction": True}
-    summary = {"recovered": 1, "planted": 1, "recovered_fraction": 1.0, "loci_outside_planted": 0, "loci": 1,
-               "replicated_fraction": 1.0, "novelty_correct_fraction": 1.0, "perdi_top3_fraction": 1.0, "met": met,
-               "decoder_beats_mean_image": {"T1": False, "T2": True}}
-    text = format_summary(per, summary)
-    line = [x for x in text.splitlines() if "mean image" in x]
-    assert len(line) == 1 and line[0].rstrip().split(": ", 1)[1].startswith("T1 (")
-    summary["decoder_beats_mean_image"] = {"T1": True, "T2": None}
-    assert "mean image" not in format_summary(per, summary)
-
-
-def test_compare_with_truth__recovery_window_outside_loci_novelty_and_perdi_top_regions():
-    from udip_gwas.simulation.truth import compare_with_truth
-
-    truth = pd.DataFrame({"region": ["Pallidum", "Caudate", "Thalamus"], "kind": ["intensity", "volume", "volume"],
-                          "modality": ["T1", "both", "both"], "variant_id": ["1:1000000:A:G", "1:5000000:C:T",
-                                                                            "2:300000:G:A"],
-                          "known": [True, False, True], "chromosome": [1, 1, 2],
-                          "base_pair_location": [1_000_000, 5_000_000, 300_000]})
-    loci = pd.DataFrame({"locus_id": ["L1", "L2", "L3"], "chromosome": ["1", "1", "2"],
-                         "lead_position": [1_250_000, 5_251_000, 900_000], "lead_dimension": ["T1_001", "T1_002",
-                                                                                             "T1_003"],
-                         "replication_status": ["replicated", "nominal", "replicated"],
-                         "novelty": ["known", "known", "novel"]})
-    rows = []
-    for dim, ks, t in [("T1_001", {"Pallidum": 0.9, "Putamen": 0.5, "Caudate": 0.4, "Thalamus": 0.3},
-                        {"Pallidum": 1.0, "Putamen": 2.0, "Caudate": 3.0, "Thalamus": 4.0})]:
-        rows += [(dim, r, "bilateral", ks[r], t[r]) for r in ks]
-    rows.append(("T1_001", "Thalamus", "left", 0.99, 9.0))  # lateralised rows do not count
-    scores = pd.DataFrame(rows, columns=["dimension", "region", "hemisphere", "ks", "mean_abs_t"])
-    per, summary = compare_with_truth(loci, truth, region_scores=scores, top_k=2)
-    per = per.set_index("region")
-    # 250 kb is the window: the pallidum's lead is 250 kb away (recovered), the caudate's 251 kb (not)
-    assert per.loc["Pallidum", "recovered"] and not per.loc["Caudate", "recovered"]
-    assert not per.loc["Thalamus", "recovered"]
-    assert summary["recovered"] == 1 and summary["loci_outside_planted"] == 2
-    assert summary["outside_loci_ids"] == ["L2", "L3"] and not summary["met"]["loci_outside_planted"]
-    assert per.loc["Pallidum", "lead_distance_kb"] == 250 and per.loc["Pallidum", "novelty_correct"]
-    assert per.loc["Pallidum", "perdi_top_regions"] == "Pallidum,Putamen"
-    assert summary["perdi_top3_fraction"] == 1.0 and summary["perdi_top3_fraction_mean_abs_t"] == 0.0
-    assert summary["replicated_fraction"] == 1.0 and summary["novelty_correct_fraction"] == 1.0

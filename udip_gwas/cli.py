@@ -102,20 +102,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from udip_gwas import pipeline  # heavy imports only once the command line is valid
 
+    out = args.out if args.stage == "demo" else None
     try:
         if args.stage == "demo":
             pipeline.run_demo(args.out, force=args.force)
             return 0
         cfg = _config.load(args.config_file, overrides_from_args(args))
+        out = cfg["run"]["out"]
         if args.stage == "run":
             pipeline.run_pipeline(cfg, force=args.force)
         else:
             pipeline.run_stage(args.stage, cfg)
     except UdipGwasError as exc:
-        logging.getLogger("udip_gwas").error("%s", exc)
+        logging.getLogger("udip_gwas").error("%s", exc, extra={"file_only": True})
         print(f"udip-gwas {args.stage}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # never a Java or Python trace on the console: one line, the trace in the log
+        return _unexpected(args.stage, exc, out)
     return 0
+
+
+def _unexpected(stage: str, exc: Exception, out: str | None) -> int:
+    """Report an error that is not one of ours in one line; its trace goes to the stage's log file."""
+    from udip_gwas.genetics.hail_context import hail_error_summary, is_hail_error
+
+    logging.getLogger("udip_gwas").error("unexpected error", exc_info=True, extra={"file_only": True})
+    where = f"; the full trace is in {out}/logs/" if out else ""
+    if is_hail_error(exc):
+        print(f"udip-gwas {stage}: error from Hail: {hail_error_summary(exc)}{where}", file=sys.stderr)
+        return 2
+    text = (str(exc).strip().splitlines() or [""])[0][:300]
+    print(f"udip-gwas {stage}: unexpected error {type(exc).__name__}: {text}{where} (please report it)",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

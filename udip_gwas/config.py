@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                choices=("auto", "plink", "bgen", "vcf", "mt")),
         "sample_file": Key(_OPT_PATH, None, "BGEN .sample file (default: next to the .bgen)", must_exist=True),
         "reference_genome": Key(str, "GRCh37", "reference genome of the genotypes", choices=("GRCh37", "GRCh38")),
+        "chromosomes": Key(str, "autosomes", "chromosomes analysed: autosomes (1-22, as published) or autosomes_and_x "
+                                             "(X too, PLINK's XY code 25 as X; male dosages 0/2: put sex among the "
+                                             "covariates); other variants are listed in variants_excluded.tsv",
+                           choices=("autosomes", "autosomes_and_x")),
         "phenotypes": Key(list, [], "UDIP tables (IID + dimension columns), one per modality", item_type=str),
         "covariates": Key(_OPT_PATH, None, "FID IID covariate table, NA for missing", must_exist=True),
         "covariate_columns": Key(list, [], "covariates to use (default: every column but FID/IID)", item_type=str),
@@ -160,8 +164,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "independent_r2": Key(float, 0.6, "r2 defining independent significant SNPs (FUMA)"),
         "lead_r2": Key(float, 0.1, "r2 defining lead SNPs (FUMA)"),
         "merge_kb": Key(int, 250, "loci closer than this are merged (FUMA uses 250 kb; the UDIP paper 400)"),
-        "mhc_start": Key(int, 28_477_797, "MHC start (GRCh37, 1-based)"),
-        "mhc_end": Key(int, 33_448_354, "MHC end (GRCh37, 1-based)"),
+        "mhc_start": Key((int, type(None)), None, "MHC start (1-based); default the reference genome's own "
+                                                  "(GRCh37 28,477,797; GRCh38 28,510,120)"),
+        "mhc_end": Key((int, type(None)), None, "MHC end (1-based, inclusive); default the reference genome's own "
+                                                "(GRCh37 33,448,354; GRCh38 33,480,577)"),
+        "regional_plots": Key(bool, True, "a regional association plot (LocusZoom style) and its table per locus under "
+                                          "regional/"),
+        "regional_margin_kb": Key(int, 250, "the regional plot's window: the locus plus this margin each side"),
         "dimension_plots": Key(str, "loci", "Manhattan and QQ plots of single dimensions under plots/: loci (the "
                                             "lead dimensions of the loci), all, or none",
                                choices=("loci", "all", "none")),
@@ -187,6 +196,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                           "prior imaging-GWAS hits (chromosome, base_pair_location, rsid, trait, study)",
                           must_exist=True),
         "window_kb": Key(int, 500, "a prior hit this close to a locus makes it known"),
+        "ld_window_kb": Key(int, 1000, "prior hits in LD with a lead are looked for this far from it"),
         "ld_r2": Key(float, 0.1, "a prior hit in LD above this with the lead makes the locus known"),
     },
     "perdi": {
@@ -232,6 +242,32 @@ SCHEMA: dict[str, dict[str, Key]] = {
 def defaults() -> dict[str, dict[str, Any]]:
     """Return a fresh nested dict with every key at its default."""
     return {sec: {k: copy.deepcopy(v.default) for k, v in keys.items()} for sec, keys in SCHEMA.items()}
+
+
+def _settings_field(name: str, key: Key) -> tuple:
+    return name, Any, field(default_factory=lambda d=key.default: copy.deepcopy(d), metadata={"doc": key.doc})
+
+
+#: one frozen settings class per section, generated from SCHEMA (``GwasSettings``, ``LociSettings``, ...): the
+#: keys as typed attributes, their defaults and docs from the schema, nothing copied by hand
+SETTINGS_CLASSES = {
+    section: make_dataclass(section.capitalize() + "Settings", [_settings_field(n, k) for n, k in keys.items()],
+                            frozen=True)
+    for section, keys in SCHEMA.items()
+}
+
+
+def settings(cfg: dict, section: str):
+    """The ``[section]`` of a loaded configuration as its frozen settings object (:data:`SETTINGS_CLASSES`), so
+    a stage reads ``s.min_maf`` and a misspelt key fails at once."""
+    if section not in SETTINGS_CLASSES:
+        raise ConfigError(f"settings: unknown section '{section}'; known sections: {sorted(SCHEMA)}")
+    return SETTINGS_CLASSES[section](**cfg[section])
+
+
+def default(section: str, key: str) -> Any:
+    """The schema's default of ``section.key`` (for code that needs it outside a configuration)."""
+    return copy.deepcopy(SCHEMA[section][key].default)
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Callable
 
 from udip_gwas import config as _config
-from udip_gwas import runinfo
+from udip_gwas import layout, runinfo
 from udip_gwas.exceptions import UdipGwasError
 
 log = logging.getLogger("udip_gwas.pipeline")
 
 #: pipeline order
-PIPELINE = ("simulate", "train", "extract", "gwas", "loci", "perdi", "report")
+PIPELINE = layout.STAGES
 
 
 class StageNotAvailable(UdipGwasError):
@@ -50,6 +50,21 @@ def stage_simulate(cfg: dict, out: Path) -> dict:
                                                                                 done, total))
     finally:
         close()
+
+
+def stage_report(cfg: dict, out: Path) -> dict:
+    """The report stage; with ``report.truth`` (a simulation's truth file) it adds the comparison with the
+    planted loci, which belongs to the demo, not to the annotation library."""
+    from udip_gwas.annotation.stages import run_report
+
+    truth = cfg["report"]["truth"]
+    if not (truth and Path(truth).exists()):
+        return run_report(cfg, out)
+    from udip_gwas.simulation.truth import truth_section
+
+    files = layout.ReportFiles(out)
+    outputs = run_report(cfg, out, sections=[truth_section(truth, files)])
+    return {**outputs, "truth_comparison": str(files.truth_comparison), "truth_summary": str(files.truth_summary)}
 
 
 def _step_progress():
@@ -96,7 +111,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
     "gwas": _stage("udip_gwas.genetics.stages", "run_gwas", progress=False),
     "loci": _stage("udip_gwas.genetics.stages", "run_loci", progress=False),
     "perdi": _stage("udip_gwas.annotation.stages", "run_perdi", progress=True),
-    "report": _stage("udip_gwas.annotation.stages", "run_report", progress=False),
+    "report": stage_report,
 }
 
 
@@ -104,7 +119,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[dict, Path], dict]] = {
 #: devices do not belong here); upstream stages enter through their own hashes
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "simulate": ("simulate",), "train": ("train",), "extract": ("extract",),
-    "gwas": ("gwas", "replication"), "loci": ("loci", "replication", "novelty", "gwas"),
+    "gwas": ("gwas", "replication"), "loci": ("loci", "replication", "novelty", "gwas", "report"),
     "perdi": ("perdi",), "report": ("report", "gwas"),
 }
 
@@ -148,45 +163,44 @@ def run_stage(stage: str, cfg: dict, *, out: Path | None = None, force: bool = T
 
 
 def wire(cfg: dict) -> dict:
-    """Fill every input key the user left unset with the output of the stage before it.
-
-    The run folder holds one sub-folder per stage (``simulate/ train/ extract/ gwas/ loci/ perdi/
-    report/``); keys the user set are never changed.
-    """
+    """Fill every input key the user left unset with the output of the stage before it
+    (:mod:`udip_gwas.layout` names the files); keys the user set are never changed."""
     cfg = _config.merge(cfg, {}, source="pipeline")
     base = Path(cfg["run"]["out"])
+    stage = {name: layout.stage_dir(base, name) for name in layout.STAGES}
 
     def setdefault(section: str, key: str, value) -> None:
         if cfg[section][key] in (None, [], {}):
             cfg[section][key] = value
 
     if cfg["gwas"]["genotypes"] is None:  # no real data given: the simulated cohort
-        sim = base / "simulate"
-        setdefault("train", "images", str(sim / "images" / "train_manifest.tsv"))
-        setdefault("extract", "images", str(sim / "images" / "discovery_manifest.tsv"))
-        setdefault("extract", "replication_images", str(sim / "images" / "replication_manifest.tsv"))
-        setdefault("gwas", "genotypes", str(sim / "genotypes" / "discovery"))
-        setdefault("gwas", "covariates", str(sim / "covariates" / "discovery.tsv"))
-        setdefault("replication", "genotypes", str(sim / "genotypes" / "replication"))
-        setdefault("replication", "covariates", str(sim / "covariates" / "replication.tsv"))
-        setdefault("novelty", "prior_hits", str(sim / "prior_hits.tsv"))
-        setdefault("report", "genes", str(sim / "genes.gtf"))
-        setdefault("report", "truth", str(sim / "truth.tsv"))
+        sim = layout.SimulateFiles(stage["simulate"])
+        for section, key, value in (
+                ("train", "images", sim.manifest("train")), ("extract", "images", sim.manifest("discovery")),
+                ("extract", "replication_images", sim.manifest("replication")),
+                ("gwas", "genotypes", sim.genotypes("discovery")), ("gwas", "covariates", sim.covariates("discovery")),
+                ("replication", "genotypes", sim.genotypes("replication")),
+                ("replication", "covariates", sim.covariates("replication")),
+                ("novelty", "prior_hits", sim.prior_hits), ("report", "genes", sim.genes),
+                ("report", "truth", sim.truth)):
+            setdefault(section, key, str(value))
     modalities = cfg["train"]["modalities"]
-    setdefault("extract", "checkpoints", {m: str(base / "train" / m / "best.pt") for m in modalities})
-    ext = base / "extract"
-    setdefault("gwas", "phenotypes", [str(ext / "discovery" / f"udips_{m}.tsv") for m in modalities])
+    setdefault("extract", "checkpoints", {m: str(layout.checkpoint(stage["train"], m)) for m in modalities})
+    udips = {c: {m: str(layout.udip_table(stage["extract"], c, m)) for m in modalities} for c in layout.COHORTS}
+    setdefault("gwas", "phenotypes", list(udips["discovery"].values()))
     if cfg["replication"]["genotypes"] and cfg["extract"]["replication_images"]:
-        setdefault("replication", "phenotypes", [str(ext / "replication" / f"udips_{m}.tsv") for m in modalities])
-    setdefault("loci", "gwas", str(base / "gwas"))
+        setdefault("replication", "phenotypes", list(udips["replication"].values()))
+    setdefault("loci", "gwas", str(stage["gwas"]))
     setdefault("perdi", "checkpoints", dict(cfg["extract"]["checkpoints"]))
-    setdefault("perdi", "udips", {m: str(ext / "discovery" / f"udips_{m}.tsv") for m in cfg["perdi"]["checkpoints"]})
-    setdefault("perdi", "loci", str(base / "loci" / "loci.tsv"))
+    setdefault("perdi", "udips", {m: str(layout.udip_table(stage["extract"], "discovery", m))
+                                  for m in cfg["perdi"]["checkpoints"]})
+    loci_table = str(layout.LociFiles(stage["loci"]).loci())
+    setdefault("perdi", "loci", loci_table)
     if cfg["perdi"]["decoder"] == "linear":  # the linear decoder is fitted on the perturbed subjects' images
         setdefault("perdi", "images", cfg["extract"]["images"])
-    setdefault("report", "loci", str(base / "loci" / "loci.tsv"))
-    setdefault("report", "perdi", str(base / "perdi"))
-    setdefault("report", "gwas", str(base / "gwas"))
+    setdefault("report", "loci", loci_table)
+    setdefault("report", "perdi", str(stage["perdi"]))
+    setdefault("report", "gwas", str(stage["gwas"]))
     return cfg
 
 
@@ -202,8 +216,9 @@ def run_pipeline(cfg: dict, *, force: bool = False, simulate: bool | None = None
         if stage == "simulate" and not simulate:
             continue
         log.info("=== stage %s ===", stage)
-        results[stage] = run_stage(stage, cfg, out=base / stage, force=force, upstream=upstream)
-        upstream.append(json.loads((base / stage / ".done.json").read_text())["config_hash"])
+        folder = layout.stage_dir(base, stage)
+        results[stage] = run_stage(stage, cfg, out=folder, force=force, upstream=upstream)
+        upstream.append(json.loads((folder / ".done.json").read_text())["config_hash"])
     return results
 
 

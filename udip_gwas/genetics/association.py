@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 
 from udip_gwas.exceptions import InputError
 from udip_gwas.genetics.genotypes import QC_FIELDS, annotate_variant_qc
@@ -46,6 +47,14 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "blocked", "linear_regression_rows")
 _STAT_FIELDS = ("beta", "standard_error", "t_stat", "p_value", "neg_log_10_p_value")
+
+#: a dimension whose covariate-residualised sum of squares is at most this fraction of its sum of squares about
+#: its mean has nothing left to test (it is constant, or a linear function of the covariates: R² >= 1 - 1e-8)
+DEGENERATE_RTOL = 1e-8
+#: a variant-dimension pair whose residual sum of squares is at most this fraction of the dimension's
+#: residualised sum of squares (``dof / (dof + t²)``) is at rounding level, a fit no real data gives: it gets no
+#: statistics (float64 sums of squares carry about 1e-16 relative error; 1e-10 leaves room for the product)
+RSS_RTOL = 1e-10
 
 
 def neg_log10_p_expr(t, dof):
@@ -131,8 +140,6 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
     hail.Table
         See the module docstring. Variants failing QC are kept with ``qc_fail`` set.
     """
-    import hail as hl
-
     engine = resolve_engine(engine)
     # choose_cols by column index rather than a filter_cols condition, which Hail evaluates per entry
     keep = set(analysis.table["IID"].astype(str))
@@ -153,9 +160,43 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
         res = _hail_lrr(mt, table, analysis, block_size=block_size)
         res = res.annotate(neg_log_10_p_value=res.t_stat.map(lambda t: neg_log10_p_expr(t, dof)))
         res = res.annotate(p_value=res.neg_log_10_p_value.map(_p_from_nlp))
-    res = res.select("rsid", "variant_id", "n", *QC_FIELDS, *_STAT_FIELDS)
+    res = _drop_exact_fits(res.select("rsid", "variant_id", "n", *QC_FIELDS, *_STAT_FIELDS), dof=dof,
+                           n_dims=len(analysis.phenotypes))
     return res.select_globals(dimensions=list(analysis.phenotypes), covariates=list(analysis.covariates),
                               n_samples=n, dof=dof, engine=engine)
+
+
+def _drop_exact_fits(res, *, dof: int, n_dims: int):
+    """Missing statistics for the variant-dimension pairs whose residual sum of squares is at rounding level
+    (:data:`RSS_RTOL`), and where t is not finite."""
+    import hail as hl
+
+    limit = dof * (1.0 / RSS_RTOL - 1.0)
+    keep = hl.range(n_dims).map(lambda j: res.t_stat[j] * res.t_stat[j] < limit)
+    res = res.annotate(_keep=keep)
+    # a variant without statistics (no variation left) keeps its missing arrays
+    return res.annotate(**{f: hl.or_missing(hl.is_defined(res[f]), hl.range(n_dims).map(
+        lambda j: hl.or_missing(res._keep[j], res[f][j]))) for f in _STAT_FIELDS}).drop("_keep")
+
+
+def degenerate_dimensions(analysis: AnalysisSet) -> pd.DataFrame:
+    """The dimensions with nothing left to test after the transform and the covariate projection
+    (:data:`DEGENERATE_RTOL`): ``dimension, reason``, where the reason is ``constant over the analysed subjects``
+    or ``a linear function of the covariates``. Autoencoders leave dead latent units, and a rank-based inverse
+    normal transform keeps a constant column constant; such a dimension's p-values would be rounding noise."""
+    y = analysis.table[analysis.phenotypes].to_numpy(dtype=np.float64)
+    centred = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    q = _covariate_basis(analysis.table, analysis.covariates)
+    resid = ((y - q @ (q.T @ y)) ** 2).sum(axis=0)
+    scale = np.maximum((y ** 2).sum(axis=0), np.finfo(float).tiny)
+    rows = []
+    for name, c, r, s in zip(analysis.phenotypes, centred, resid, scale):
+        if c <= 1e-24 * s:  # no spread at all beyond rounding of its mean
+            rows.append((name, "constant over the analysed subjects"))
+        elif r <= DEGENERATE_RTOL * c:
+            rows.append((name, f"a linear function of the covariates (residual sum of squares {r / c:.2g} of its "
+                               "variation)"))
+    return pd.DataFrame(rows, columns=["dimension", "reason"])
 
 
 def _covariate_basis(table, covariates: list[str]) -> np.ndarray:
@@ -251,32 +292,76 @@ def _row_of(matrix, i, n_cols):
     return hl.range(n_cols).map(lambda j: matrix[i, j])
 
 
-#: quantile-sketch size of the lambda GC median (see :func:`median_nlp_aggregation`)
+#: quantile-sketch size for locating each dimension's median (see :func:`exact_median_nlp`)
 _LAMBDA_SKETCH_K = 5000
+#: half-width, in fraction of the ranks, of the window around the sketch's median that is read exactly: 25
+#: times the sketch's rank error at k = 5000, so the true median lies inside it
+_MEDIAN_WINDOW = 0.005
 
 
 def median_nlp_aggregation(ht):
-    """Per dimension, the median of ``-log10 p`` over the QC-passing variants: the aggregation behind lambda GC
-    (:func:`lambda_gc_from_medians`: the median chi-square (1 df) over 0.4549), to combine with other
-    aggregations in one pass over the table.
-
-    The median is taken of ``-log10 p`` and turned into a chi-square once per dimension: the transform is
-    monotone, so the median variant is the same, and no variant's p is clamped or inverted (the inverse
-    chi-square of every p took most of this step's time: 3.1-4.1 s for 128 dimensions x 50,000 variants,
-    1.9 s now). The median comes from Hail's quantile sketch with ``k = 5000`` (exact below about 5,000
-    variants): with Hail's default ``k = 100`` lambda GC was up to 4 % off the exact median's on 50,000
-    variants, with 5,000 under 0.1 %.
-    """
+    """Per dimension, the QC-passing variants' count and the sketch's quantiles of ``-log10 p`` at 0.5 -/+
+    :data:`_MEDIAN_WINDOW`: the first of the two passes of :func:`exact_median_nlp`, to combine with other
+    aggregations in one pass over the table."""
     import hail as hl
 
-    return hl.agg.filter(hl.is_missing(ht.qc_fail), hl.agg.array_agg(
-        lambda x: hl.agg.approx_median(x, k=_LAMBDA_SKETCH_K), ht.neg_log_10_p_value))
+    w = _MEDIAN_WINDOW
+    return hl.agg.filter(hl.is_missing(ht.qc_fail), hl.agg.array_agg(lambda x: hl.struct(
+        n=hl.agg.count_where(hl.is_defined(x)),
+        bounds=hl.agg.approx_quantiles(x, [0.5 - w, 0.5 + w], k=_LAMBDA_SKETCH_K)), ht.neg_log_10_p_value))
+
+
+def exact_median_nlp(ht, windows) -> list[float | None]:
+    """The exact median of ``-log10 p`` per dimension over the QC-passing variants (the mean of the two middle
+    values for an even count), from the windows of :func:`median_nlp_aggregation` and one more pass: the count
+    below each window and the values inside it. Exact and repeatable, where Hail's quantile sketch alone is
+    neither above about 5,000 variants (two passes over one table differed by up to 0.15 % in lambda)."""
+    import hail as hl
+
+    bounds = [(float(w.bounds[0]), float(w.bounds[1])) if w.n else (0.0, -1.0) for w in windows]
+    pairs = hl.zip(ht.neg_log_10_p_value, hl.literal(bounds))
+    got = ht.aggregate(hl.agg.filter(hl.is_missing(ht.qc_fail), hl.agg.array_agg(lambda t: hl.struct(
+        below=hl.agg.count_where(t[0] < t[1][0]),
+        inside=hl.agg.filter((t[0] >= t[1][0]) & (t[0] <= t[1][1]), hl.agg.collect(t[0]))), pairs)))
+    medians = []
+    for w, g in zip(windows, got):
+        if not w.n:
+            medians.append(None)
+            continue
+        values = np.sort(np.asarray(g.inside, dtype=float))
+        ranks = [(w.n - 1) // 2 - g.below, w.n // 2 - g.below]
+        if min(ranks) < 0 or max(ranks) >= len(values):  # the sketch missed by more than the window
+            log.warning("lambda GC: the exact median fell outside the sketch's window; using the sketch's")
+            medians.append(float(np.mean(w.bounds)))
+            continue
+        medians.append(float(values[ranks].mean()))
+    return medians
 
 
 def lambda_gc_from_medians(medians) -> list[float]:
-    """Lambda GC per dimension from the medians of ``-log10 p`` (:func:`median_nlp_aggregation`)."""
+    """Lambda GC per dimension from the medians of ``-log10 p`` (:func:`exact_median_nlp`): the median chi-square
+    (1 df) over its null value 0.4549 (the transform is monotone, so the median variant is the same)."""
     from scipy import stats
 
     expected = stats.chi2.ppf(0.5, 1)  # the null median, 0.4549
     return [float(stats.chi2.isf(10.0 ** -float(m), 1) / expected) if m is not None else float("nan")
             for m in medians]
+
+
+def summarise_results(ht, *, best_per_dimension: bool = False) -> dict:
+    """Two passes over a gwas table for its run summary: ``qc`` (variant count per QC outcome, ``pass`` for the
+    passing ones), ``lambda_gc`` (per dimension, from the exact median: :func:`exact_median_nlp`) and, with
+    ``best_per_dimension``, ``best_nlp``: each dimension's largest ``-log10 p``."""
+    import hail as hl
+
+    aggs = {"qc": hl.agg.counter(hl.or_else(ht.qc_fail, "pass")), "median_windows": median_nlp_aggregation(ht)}
+    if best_per_dimension:
+        aggs["best_nlp"] = hl.agg.array_agg(lambda x: hl.agg.max(x), ht.neg_log_10_p_value)
+    agg = ht.aggregate(hl.struct(**aggs))
+    qc_counts = {k: int(v) for k, v in agg.qc.items()}
+    log.info("variant QC: %d variants, %d pass; removed %s", sum(qc_counts.values()), qc_counts.get("pass", 0),
+             {k: v for k, v in qc_counts.items() if k != "pass"} or "none")
+    lambdas = lambda_gc_from_medians(exact_median_nlp(ht, agg.median_windows))
+    log.info("lambda GC: median %.3f (range %.3f-%.3f)", np.nanmedian(lambdas), np.nanmin(lambdas),
+             np.nanmax(lambdas))
+    return {"qc": qc_counts, "lambda_gc": lambdas, "best_nlp": agg.best_nlp if best_per_dimension else None}

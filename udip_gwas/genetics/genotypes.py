@@ -7,8 +7,13 @@ effect) allele, from hard calls or imputed dosages.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import tempfile
 from pathlib import Path
+
+import pandas as pd
 
 from udip_gwas.exceptions import InputError
 
@@ -42,8 +47,14 @@ def detect_format(path: str) -> str:
 
 
 def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "GRCh37",
-                     sample_file: str | None = None, n_partitions: int | None = None):
+                     sample_file: str | None = None, n_partitions: int | None = None, chromosomes: str = "autosomes",
+                     work_dir: str | Path | None = None, excluded_out: str | Path | None = None):
     """Import genotypes as a Hail MatrixTable with a ``dosage`` entry field (see module docstring).
+
+    Only variants on ``chromosomes`` (``autosomes`` or ``autosomes_and_x``) that the reference genome can place
+    are imported; every other record is left out by the rules of :mod:`udip_gwas.genetics.contigs` and, with
+    ``excluded_out``, written there with its reason. ``work_dir`` holds the checked copy of a PLINK .bim
+    (default: the system's temporary folder).
 
     ``n_partitions``: ``None`` or 0 lets Hail split the file by size (one partition per 128 MB for PLINK),
     then, when that gives fewer than two partitions per Spark core, imports again with two per core: a
@@ -52,96 +63,243 @@ def import_genotypes(path: str, *, fmt: str = "auto", reference_genome: str = "G
     """
     import hail as hl
 
+    from udip_gwas.genetics.contigs import CHROMOSOME_SETS, log_excluded
+
+    if chromosomes not in CHROMOSOME_SETS:
+        raise InputError(f"gwas.chromosomes: {chromosomes!r} is not one of {', '.join(CHROMOSOME_SETS)}")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if n_partitions or fmt == "mt":
-        return _import(path, fmt, reference_genome, sample_file, n_partitions or None)
-    mt = _import(path, fmt, reference_genome, sample_file, None)
-    target = 2 * hl.spark_context().defaultParallelism
-    if mt.n_partitions() >= target:
-        return mt
-    log.info("%s: %d partition(s) from the file size; importing as %d (two per Spark core)", path,
-             mt.n_partitions(), target)
-    return _import(path, fmt, reference_genome, sample_file, target)
+    rules = dict(reference_genome=reference_genome, chromosomes=chromosomes,
+                 work_dir=Path(work_dir) if work_dir else Path(tempfile.gettempdir()) / "udip-gwas")
+    mt, excluded, total = _import(path, fmt, sample_file, n_partitions or None, **rules)
+    if not n_partitions and fmt != "mt":
+        target = 2 * hl.spark_context().defaultParallelism
+        if mt.n_partitions() < target:
+            log.info("%s: %d partition(s) from the file size; importing as %d (two per Spark core)", path,
+                     mt.n_partitions(), target)
+            mt, excluded, total = _import(path, fmt, sample_file, target, **rules, listed=(excluded, total))
+    log_excluded(path, excluded, total)
+    if excluded_out is not None:
+        excluded.to_csv(excluded_out, sep="\t", index=False)
+    return mt
 
 
-def _import(path: str, fmt: str, reference_genome: str, sample_file: str | None, n_partitions: int | None):
-    """One import of a known format with Hail's ``n_partitions`` (None: Hail's own choice)."""
+def _import(path: str, fmt: str, sample_file: str | None, n_partitions: int | None, *, reference_genome: str,
+            chromosomes: str, work_dir: Path, listed=None):
+    """One import of a known format with Hail's ``n_partitions`` (None: Hail's own choice): the MatrixTable,
+    the records left out and the number of records in the file, or None where unknown (``listed``: both, where
+    an earlier import of the same file found them)."""
     import hail as hl
 
-    recode = {f"chr{i}": str(i) for i in range(1, 23)} if reference_genome == "GRCh37" else \
-        {str(i): f"chr{i}" for i in range(1, 23)}
+    from udip_gwas.genetics import contigs
+
+    lengths = hl.get_reference(reference_genome).lengths
+    recode = contigs.contig_recoding(reference_genome)
+    excluded, total = listed if listed is not None else (None, None)
     if fmt == "plink":
-        prefix = path[:-4] if path.endswith(".bed") else path
-        for ext in (".bed", ".bim", ".fam"):
-            if not _exists(prefix + ext):
-                raise InputError(f"PLINK fileset '{prefix}': {prefix + ext} not found")
-        mt = hl.import_plink(bed=prefix + ".bed", bim=prefix + ".bim", fam=prefix + ".fam",
-                             reference_genome=reference_genome, n_partitions=n_partitions, a2_reference=True,
-                             contig_recoding=recode)
-        mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
-        mt = mt.select_cols().select_entries("GT", "dosage")
-        # PLINK calls are all diploid, so the QC can count genotypes from the dosage sums
-        mt = mt.annotate_globals(**{DOSAGE_FROM_GT: True})
+        mt, excluded, total = _import_plink(path, n_partitions, reference_genome=reference_genome,
+                                            chromosomes=chromosomes, work_dir=work_dir, lengths=lengths)
     elif fmt == "vcf":
-        if not _exists(path):
-            raise InputError(f"VCF not found: {path}")
-        mt = hl.import_vcf(path, reference_genome=reference_genome, force_bgz=path.endswith((".gz", ".bgz")),
-                           contig_recoding=recode, n_partitions=n_partitions, array_elements_required=False)
-        entry = mt.entry
-        # one row per alternate allele: a multi-allelic site's dosage would otherwise count every alternate
-        # allele as the effect allele (its first); a_index is the row's allele among the site's alleles
-        mt = hl.split_multi(mt, permit_shuffle=True)  # records sharing a locus may need reordering
-        if "GT" in entry:
-            mt = mt.annotate_entries(GT=hl.downcode(mt.GT, mt.a_index))
-        if "DS" in entry:
-            # DS per alternate allele (Number=A), or one number, meaningful for a bi-allelic site only; where a
-            # sample has no DS (a header may declare it for records that lack it) its GT gives the count
-            ds = hl.float64(mt.DS[mt.a_index - 1]) if isinstance(mt.DS.dtype, hl.tarray) else \
-                hl.or_missing(~mt.was_split, hl.float64(mt.DS))
-            if "GT" in entry:
-                ds = hl.coalesce(ds, hl.float64(mt.GT.n_alt_alleles()))
-        elif "GT" in entry:
-            ds = hl.float64(mt.GT.n_alt_alleles())
-        else:
-            raise InputError(f"{path}: the VCF has neither a GT nor a DS format field")
-        mt = mt.annotate_entries(dosage=ds).drop("a_index", "was_split")
-        if "DS" in entry:
-            mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
-        mt = mt.select_cols().select_entries(*(["GT"] if "GT" in entry else []), "dosage")
+        mt = _only_analysed(_import_vcf(path, reference_genome, recode, n_partitions), reference_genome, chromosomes)
+        if excluded is None:
+            excluded, total = _vcf_excluded(path, reference_genome, chromosomes, lengths, recode)
     elif fmt == "bgen":
-        if not _exists(path):
-            raise InputError(f"BGEN not found: {path}")
-        sample = sample_file or (path[:-5] + ".sample")
-        if not _exists(sample):
-            raise InputError(f"BGEN sample file not found: {sample} (set 'gwas.sample_file')")
-        idx = path + ".idx2"
-        if not hl.hadoop_exists(idx):
-            log.info("indexing %s (once)", path)
-            hl.index_bgen(path, reference_genome=reference_genome, contig_recoding=recode)
-        mt = hl.import_bgen(path, entry_fields=["dosage", "GT"], sample_file=sample, n_partitions=n_partitions)
-        mt = mt.select_entries("GT", "dosage").annotate_globals(**{DOSAGE_IMPUTED: True})
-        # Hail names the samples by the .sample file's ID_1; the subject is ID_2 (the IID), which differs from
-        # ID_1 in files written with family IDs (PLINK 2's and qctool's exports)
-        iids = _sample_file_iids(sample)
-        if iids is not None:
-            mt = mt.add_col_index("col_index")
-            mt = mt.key_cols_by(s=hl.literal(iids)[hl.int32(mt.col_index)]).drop("col_index")
+        mt = _only_analysed(_import_bgen(path, reference_genome, recode, sample_file, n_partitions), reference_genome,
+                            chromosomes)
+        if excluded is None:
+            excluded, total = _bgen_excluded(path, mt, reference_genome, chromosomes, lengths)
     elif fmt == "mt":
-        mt = hl.read_matrix_table(path)
-        if "dosage" not in mt.entry:
-            if "GT" not in mt.entry:
-                raise InputError(f"{path}: MatrixTable has neither a 'dosage' nor a 'GT' entry field")
-            mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
-        elif DOSAGE_FROM_GT not in mt.globals.dtype.fields:  # a dosage of its own: treated as imputed
-            mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
+        mt, excluded, total = _read_mt(path, reference_genome, chromosomes)
     else:
         raise InputError(f"unknown genotype format {fmt!r}")
     if "rsid" not in mt.row:
         mt = mt.annotate_rows(rsid=hl.missing(hl.tstr))
     mt = mt.annotate_rows(rsid=hl.or_missing(mt.rsid != ".", mt.rsid))
     # one variant id for every format: chromosome:position:other:effect (alleles[0] is the reference)
-    return mt.annotate_rows(variant_id=hl.format("%s:%d:%s:%s", mt.locus.contig, mt.locus.position,
-                                                   mt.alleles[0], mt.alleles[1]))
+    mt = mt.annotate_rows(variant_id=hl.format("%s:%d:%s:%s", mt.locus.contig, mt.locus.position,
+                                               mt.alleles[0], mt.alleles[1]))
+    if excluded is None:
+        excluded = pd.DataFrame(columns=contigs.EXCLUDED_COLUMNS)
+    return mt, excluded, total
+
+
+def _only_analysed(mt, reference_genome: str, chromosomes: str):
+    import hail as hl
+
+    from udip_gwas.genetics import contigs
+
+    # whole-contig intervals: a BGEN's index serves them without reading the other chromosomes' variants
+    return hl.filter_intervals(mt, [hl.parse_locus_interval(c, reference_genome)
+                                    for c in sorted(contigs.analysed_contigs(reference_genome, chromosomes))])
+
+
+def _import_plink(path: str, n_partitions, *, reference_genome: str, chromosomes: str, work_dir: Path, lengths):
+    """PLINK 1 fileset: checked (sizes, magic, duplicate subjects), its .bim copied with the reference's
+    contig names and the left-out records renamed so Hail skips them (:func:`contigs.clean_bim`)."""
+    import hail as hl
+
+    from udip_gwas.fileformats import check_plink_fileset
+    from udip_gwas.genetics import contigs
+
+    prefix = path[:-4] if path.endswith(".bed") else path
+    for ext in (".bed", ".bim", ".fam"):
+        if not _exists(prefix + ext):
+            raise InputError(f"PLINK fileset '{prefix}': {prefix + ext} not found")
+    if "://" in prefix:  # remote files: Hail reads them as they are
+        mt = hl.import_plink(bed=prefix + ".bed", bim=prefix + ".bim", fam=prefix + ".fam",
+                             reference_genome=reference_genome, n_partitions=n_partitions, a2_reference=True,
+                             skip_invalid_loci=True)
+        excluded, total = None, None
+    else:
+        _, total = check_plink_fileset(prefix)
+        bim = Path(prefix + ".bim")
+        stat = bim.stat()
+        key = hashlib.sha256(f"{bim.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{reference_genome}:{chromosomes}"
+                             .encode()).hexdigest()[:16]
+        clean = work_dir / f"{bim.stem}.{key}.bim"
+        excluded = contigs.clean_bim(bim, clean, reference_genome=reference_genome, lengths=lengths,
+                                     analysed=chromosomes)
+        mt = hl.import_plink(bed=prefix + ".bed", bim=str(clean), fam=prefix + ".fam",
+                             reference_genome=reference_genome, n_partitions=n_partitions, a2_reference=True,
+                             contig_recoding={}, skip_invalid_loci=True)
+    mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+    mt = mt.select_cols().select_entries("GT", "dosage")
+    # PLINK calls are all diploid, so the QC can count genotypes from the dosage sums
+    return mt.annotate_globals(**{DOSAGE_FROM_GT: True}), excluded, total
+
+
+def _import_vcf(path: str, reference_genome: str, recode: dict, n_partitions):
+    import hail as hl
+
+    if not _exists(path):
+        raise InputError(f"VCF not found: {path}")
+    if "://" not in path:
+        from udip_gwas.fileformats import open_text
+
+        with open_text(path) as fh:
+            first = fh.readline()
+        if not first.startswith("##fileformat=VCF"):
+            raise InputError(f"{path}: not a VCF (its first line should be '##fileformat=VCFv4.x', found "
+                             f"{first[:40].rstrip()!r})")
+    mt = hl.import_vcf(path, reference_genome=reference_genome, force_bgz=path.endswith((".gz", ".bgz")),
+                       contig_recoding=recode, n_partitions=n_partitions, array_elements_required=False,
+                       skip_invalid_loci=True)
+    entry = mt.entry
+    # one row per alternate allele: a multi-allelic site's dosage would otherwise count every alternate
+    # allele as the effect allele (its first); a_index is the row's allele among the site's alleles
+    mt = hl.split_multi(mt, permit_shuffle=True)  # records sharing a locus may need reordering
+    if "GT" in entry:
+        mt = mt.annotate_entries(GT=hl.downcode(mt.GT, mt.a_index))
+    if "DS" in entry:
+        # DS per alternate allele (Number=A), or one number, meaningful for a bi-allelic site only; where a
+        # sample has no DS (a header may declare it for records that lack it) its GT gives the count
+        ds = hl.float64(mt.DS[mt.a_index - 1]) if isinstance(mt.DS.dtype, hl.tarray) else \
+            hl.or_missing(~mt.was_split, hl.float64(mt.DS))
+        if "GT" in entry:
+            ds = hl.coalesce(ds, hl.float64(mt.GT.n_alt_alleles()))
+    elif "GT" in entry:
+        ds = hl.float64(mt.GT.n_alt_alleles())
+    else:
+        raise InputError(f"{path}: the VCF has neither a GT nor a DS format field")
+    mt = mt.annotate_entries(dosage=ds).drop("a_index", "was_split")
+    if "DS" in entry:
+        mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
+    return mt.select_cols().select_entries(*(["GT"] if "GT" in entry else []), "dosage")
+
+
+def _vcf_excluded(path: str, reference_genome: str, chromosomes: str, lengths, recode: dict):
+    """The VCF records the import leaves out, with their reasons: one pass over the text's first columns,
+    collecting only the records the reference cannot place or ``chromosomes`` leaves out."""
+    import hail as hl
+
+    from udip_gwas.genetics import contigs
+
+    wanted = hl.literal(contigs.analysed_contigs(reference_genome, chromosomes))
+    lines = hl.import_lines(path, force_bgz=path.endswith((".gz", ".bgz")))
+    lines = lines.filter(~lines.text.startswith("#"))
+    f = lines.text.split("\t", 4)
+    contig = hl.literal(recode).get(f[0], f[0])
+    pos = hl.parse_int64(f[1])
+    ok = wanted.contains(contig) & hl.is_defined(pos) & (pos > 0) & \
+        (pos <= hl.literal(dict(lengths)).get(contig, 0))
+    lines = lines.annotate(chromosome=f[0], position=f[1], rsid=f[2], ok=ok)
+    total, bad = lines.aggregate((hl.agg.count(), hl.agg.filter(~lines.ok, hl.agg.collect(
+        hl.struct(chromosome=lines.chromosome, position=lines.position, rsid=lines.rsid, line=lines.file)))))
+    bad = pd.DataFrame([dict(b) for b in bad], columns=["chromosome", "position", "rsid", "line"])
+    _, _, reason = contigs.place(bad["chromosome"], bad["position"], reference_genome=reference_genome,
+                                 lengths=lengths, analysed=chromosomes, plink=True)
+    return pd.DataFrame({"chromosome": bad["chromosome"], "position": bad["position"], "rsid": bad["rsid"],
+                         "record": Path(path).name, "reason": reason})[contigs.EXCLUDED_COLUMNS], total
+
+
+def _import_bgen(path: str, reference_genome: str, recode: dict, sample_file: str | None, n_partitions):
+    import hail as hl
+
+    if not _exists(path):
+        raise InputError(f"BGEN not found: {path}")
+    sample = sample_file or (path[:-5] + ".sample")
+    if not _exists(sample):
+        raise InputError(f"BGEN sample file not found: {sample} (set 'gwas.sample_file')")
+    # the index holds the loci as recoded, so its name says how
+    key = hashlib.sha256(json.dumps(sorted(recode.items())).encode()).hexdigest()[:12]
+    idx = f"{path}.{reference_genome}.{key}.idx2"
+    if not hl.hadoop_exists(idx):
+        log.info("indexing %s (once, as %s)", path, idx)
+        hl.index_bgen(path, index_file_map={path: idx}, reference_genome=reference_genome, contig_recoding=recode,
+                      skip_invalid_loci=True)
+    mt = hl.import_bgen(path, entry_fields=["dosage", "GT"], sample_file=sample, n_partitions=n_partitions,
+                        index_file_map={path: idx})
+    mt = mt.select_entries("GT", "dosage").annotate_globals(**{DOSAGE_IMPUTED: True})
+    # Hail names the samples by the .sample file's ID_1; the subject is ID_2 (the IID), which differs from
+    # ID_1 in files written with family IDs (PLINK 2's and qctool's exports)
+    iids = _sample_file_iids(sample)
+    if iids is not None:
+        mt = mt.add_col_index("col_index")
+        mt = mt.key_cols_by(s=hl.literal(iids)[hl.int32(mt.col_index)]).drop("col_index")
+    return mt
+
+
+def _bgen_excluded(path: str, mt, reference_genome: str, chromosomes: str, lengths):
+    """The BGEN variants left out (by the index, or outside ``chromosomes``), with their reasons; the variant
+    headers are read only when fewer variants are analysed than the file declares."""
+    from udip_gwas.fileformats import bgen_variant_count, bgen_variants
+    from udip_gwas.genetics import contigs
+
+    if "://" in path:
+        return None, None
+    total = bgen_variant_count(path)
+    if mt.count_rows() == total:
+        return None, total
+    v = bgen_variants(path)
+    _, _, reason = contigs.place(v["chromosome"], v["position"].astype(str), reference_genome=reference_genome,
+                                 lengths=lengths, analysed=chromosomes, plink=True)
+    out = pd.DataFrame({"chromosome": v["chromosome"], "position": v["position"], "rsid": v["rsid"],
+                        "record": Path(path).name + " variant " + v["record"].astype(str), "reason": reason})
+    return out[reason.notna()].reset_index(drop=True), total
+
+
+def _read_mt(path: str, reference_genome: str, chromosomes: str):
+    """A Hail MatrixTable: its rows outside ``chromosomes`` left out (listed); a ``dosage`` from ``GT`` where
+    it has none."""
+    import hail as hl
+
+    from udip_gwas.genetics import contigs
+
+    mt = hl.read_matrix_table(path)
+    if "dosage" not in mt.entry:
+        if "GT" not in mt.entry:
+            raise InputError(f"{path}: MatrixTable has neither a 'dosage' nor a 'GT' entry field")
+        mt = mt.annotate_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+    elif DOSAGE_FROM_GT not in mt.globals.dtype.fields:  # a dosage of its own: treated as imputed
+        mt = mt.annotate_globals(**{DOSAGE_IMPUTED: True})
+    wanted = hl.literal(contigs.analysed_contigs(reference_genome, chromosomes))
+    rows = mt.rows()
+    total, out = rows.aggregate((hl.agg.count(), hl.agg.filter(~wanted.contains(rows.locus.contig), hl.agg.collect(
+        hl.struct(chromosome=rows.locus.contig, position=rows.locus.position)))))
+    out = pd.DataFrame([dict(o) for o in out], columns=["chromosome", "position"])
+    excluded = out.assign(rsid="", record=Path(path).name,
+                          reason="chromosome " + out["chromosome"].map(lambda c: contigs.canonical(c, plink=False))
+                          + f" is not analysed (gwas.chromosomes = {chromosomes})")
+    return mt.filter_rows(wanted.contains(mt.locus.contig)), excluded[contigs.EXCLUDED_COLUMNS], total
 
 
 def _sample_file_iids(sample: str) -> list[str] | None:
@@ -216,7 +374,9 @@ def annotate_variant_qc(mt, *, min_maf: float, min_mac: int, min_call_rate: floa
         n_called=q.n_called, call_rate=q.n_called / n, effect_allele_frequency=af,
         mac=hl.min(q.sum_ds, 2 * q.n_called - q.sum_ds),
         info=hl.min(info, 1.0) if imputed else hl.float64(1.0),
-        hwe_p=hl.hardy_weinberg_test(hl.int32(q.n_hom_ref), hl.int32(q.n_het), hl.int32(q.n_hom_var)).p_value
+        # autosomes only: on X a male's hemizygous call reads as a homozygote
+        hwe_p=hl.or_missing(mt.locus.in_autosome(), hl.hardy_weinberg_test(
+            hl.int32(q.n_hom_ref), hl.int32(q.n_het), hl.int32(q.n_hom_var)).p_value)
         if has_gt
         else hl.missing(hl.tfloat64),
     ).drop("_qc")

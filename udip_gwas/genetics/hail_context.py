@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
 
-from udip_gwas.exceptions import ConfigError
+from udip_gwas.exceptions import ConfigError, InputError, UdipGwasError
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +76,42 @@ def init_hail(hail_cfg: dict, *, log_dir: str | Path, seed: int) -> None:
     finally:
         if restore:  # later child processes (data loaders, workers) keep their own defaults
             del os.environ["OPENBLAS_NUM_THREADS"]
+
+
+def is_hail_error(err: BaseException) -> bool:
+    """An error raised in the JVM behind Hail or Spark (its message carries a Java stack trace), or Hail's
+    error about the data a query met (``HailUserError``); not a Python-side mistake in building a query."""
+    name = type(err).__name__
+    module = type(err).__module__ or ""
+    return (name in ("FatalError", "HailUserError") or module.startswith(("py4j", "pyspark"))
+            or "HailException" in str(err)[:2000])
+
+
+def hail_error_summary(err: BaseException) -> str:
+    """One line of a Hail/Spark error: Hail's own 'Error summary', else the first line naming an exception."""
+    text = str(err)
+    summary = re.search(r"Error summary: ([^\n]+)", text)
+    if summary:
+        return summary.group(1).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if re.match(r"^([\w.$]+(Exception|Error)):", line):
+            return re.sub(r"^(?:[a-z]\w*\.)+", "", line)[:500]
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(err).__name__)
+    return first[:500]
+
+
+@contextmanager
+def hail_errors(what: str, *, log_file: str | Path | None = None):
+    """Turn an error from Hail or Spark inside the block into an :class:`InputError` of one line that names
+    ``what`` (a file, and the record where the message has one) and points to the log holding the trace."""
+    try:
+        yield
+    except UdipGwasError:
+        raise
+    except Exception as err:
+        if not is_hail_error(err):
+            raise
+        log.error("%s: the error from Hail", what, exc_info=True, extra={"file_only": True})
+        where = f"; the full error is in {log_file}" if log_file else ""
+        raise InputError(f"{what}: {hail_error_summary(err)}{where}") from None

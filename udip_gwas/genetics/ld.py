@@ -11,6 +11,8 @@ import logging
 
 import pandas as pd
 
+from udip_gwas.genome import chromosome_key
+
 log = logging.getLogger(__name__)
 
 
@@ -60,10 +62,10 @@ def ld_pairs(mt, variants: pd.DataFrame, *, radius_bp: int, min_r2: float, refer
         log.warning("LD: none of the %d variants is in the LD genotypes", len(variants))
         return pd.DataFrame(columns=["variant_id_a", "variant_id_b", "r2"])
     # the LD genotypes' rows named by the variants' own ids, whichever order their alleles come in there
-    study_id = {(str(c).removeprefix("chr"), int(p), frozenset((str(o), str(e)))): v for v, c, p, o, e in zip(
+    study_id = {(chromosome_key(c), int(p), frozenset((str(o), str(e)))): v for v, c, p, o, e in zip(
         variants["variant_id"], variants["chromosome"], variants["base_pair_location"], variants["other_allele"],
         variants["effect_allele"])}
-    idx_to_id = {i: study_id.get((str(loc.contig).removeprefix("chr"), int(loc.position), frozenset(al)), v)
+    idx_to_id = {i: study_id.get((chromosome_key(loc.contig), int(loc.position), frozenset(al)), v)
                  for i, v, loc, al in zip(rows["_idx"], rows["variant_id"], rows["locus"], rows["alleles"])}
     pos = dict(zip(rows["_idx"], [(str(loc.contig), loc.position) for loc in rows["locus"]]))
     if len(rows) < len(variants):

@@ -23,10 +23,10 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from udip_gwas import columns
+from udip_gwas.genome import MHC, chromosome_key, chromosome_order, contig_name
 
-#: default MHC bounds per build (1-based, inclusive)
-MHC = {"GRCh37": ("6", 28_477_797, 33_448_354), "GRCh38": ("chr6", 28_510_120, 33_480_577)}
+log = logging.getLogger(__name__)
 
 
 def _neighbours(ld: pd.DataFrame, min_r2: float) -> dict[str, dict[str, float]]:
@@ -138,11 +138,12 @@ def risk_loci(variants: pd.DataFrame, ld: pd.DataFrame, *, threshold: float, can
                      top.nlp, [m.variant_id for m in members]])
     span_nlp = dict(zip(spans_df["variant_id"], spans_df["nlp"]))
     out = []
-    for i, (chrom, start, end, lead, _, members) in enumerate(sorted(rows, key=lambda r: (_chrom_order(r[0]), r[1]))):
+    in_order = sorted(rows, key=lambda r: (chromosome_order(r[0]), r[1]))
+    for i, (chrom, start, end, lead, _, members) in enumerate(in_order):
         locus_id = f"L{i + 1:03d}"
         for m in members:
             assignment[m] = locus_id
-        in_mhc = str(chrom).replace("chr", "") == str(mhc[0]).replace("chr", "") and start <= mhc[2] and end >= mhc[1]
+        in_mhc = chromosome_key(chrom) == chromosome_key(mhc[0]) and start <= mhc[2] and end >= mhc[1]
         ordered = sorted(members, key=lambda m: -span_nlp[m])
         out.append((locus_id, chrom, start, end, lead, len(members), sum(m in lead_ids for m in members),
                     ",".join(m for m in ordered if m in lead_ids), ",".join(ordered), bool(in_mhc)))
@@ -153,6 +154,102 @@ def risk_loci(variants: pd.DataFrame, ld: pd.DataFrame, *, threshold: float, can
     return loci_df, ind[["variant_id", "locus_id", "is_lead", "chromosome", "span_start", "span_end"]]
 
 
-def _chrom_order(c: str) -> tuple[int, str]:
-    c = str(c).replace("chr", "")
-    return (int(c), "") if c.isdigit() else (100, c)
+# --- from the gwas table to loci --------------------------------------------------------------------
+
+
+def collect_candidates(ht, *, p2: float, thresholds: dict[str, float]) -> pd.DataFrame:
+    """Variants of a gwas table (QC-passing) whose smallest p over dimensions is below ``p2``.
+
+    Returns
+    -------
+    DataFrame
+        ``variant_id, rsid, chromosome, base_pair_location, other_allele, effect_allele,
+        effect_allele_frequency, n, neg_log_10_p_value`` (the smallest p's), ``best_index`` (its dimension's
+        index), ``beta, standard_error, p_value`` there, per threshold name ``sig_<name>`` (the indices of
+        the dimensions below it) and ``lead_dimension`` (the name of ``best_index``).
+    """
+    import hail as hl
+
+    ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
+    ht = ht.annotate(_nlp=hl.max(ht.neg_log_10_p_value), _best=hl.argmax(ht.neg_log_10_p_value))
+    ht = ht.filter(ht._nlp > -np.log10(p2))
+    nlp = ht.neg_log_10_p_value
+    fields = dict(
+        variant_id=ht.variant_id, rsid=ht.rsid, chromosome=contig_name(ht.locus),
+        base_pair_location=ht.locus.position, other_allele=ht.alleles[0], effect_allele=ht.alleles[1],
+        effect_allele_frequency=ht.effect_allele_frequency, n=ht.n, neg_log_10_p_value=ht._nlp,
+        best_index=ht._best, beta=ht.beta[ht._best], standard_error=ht.standard_error[ht._best],
+        p_value=ht.p_value[ht._best],
+    )
+    for name, p in thresholds.items():
+        fields[f"sig_{name}"] = hl.range(hl.len(nlp)).filter(lambda i: nlp[i] > -np.log10(p))
+    dims = list(hl.eval(ht.dimensions))
+    cand = ht.select(**fields).to_pandas()
+    cand["lead_dimension"] = [dims[i] for i in cand["best_index"]]
+    return cand
+
+
+def near_significant(cand: pd.DataFrame, *, threshold: float, kb: int) -> pd.DataFrame:
+    """The candidates within ``kb`` of a variant below ``threshold`` (the only ones clumping can use)."""
+    sig = cand[cand["neg_log_10_p_value"] > -np.log10(threshold)]
+    near = np.zeros(len(cand), dtype=bool)
+    for chrom, grp in sig.groupby("chromosome"):
+        pos = np.sort(grp["base_pair_location"].to_numpy())
+        on = (cand["chromosome"] == chrom).to_numpy()
+        x = cand.loc[on, "base_pair_location"].to_numpy()
+        k = np.searchsorted(pos, x)
+        d = np.minimum(np.abs(x - pos[np.clip(k, 0, len(pos) - 1)]), np.abs(x - pos[np.clip(k - 1, 0, len(pos) - 1)]))
+        near[np.flatnonzero(on)[d <= kb * 1000]] = True
+    return cand[near].reset_index(drop=True)
+
+
+def candidates_table(cand: pd.DataFrame, dims: list[str], thresholds: dict[str, float]) -> pd.DataFrame:
+    """``candidate_variants.tsv``: the candidates with their lead dimension and, per threshold, the names of
+    the dimensions below it (``dimensions_<name>``)."""
+    out = cand.drop(columns=["best_index"]).copy()
+    for name in thresholds:
+        out[f"dimensions_{name}"] = [",".join(dims[i] for i in s) for s in cand[f"sig_{name}"]]
+    return out.drop(columns=[f"sig_{n}" for n in thresholds])
+
+
+def describe_loci(loci: pd.DataFrame, cand: pd.DataFrame, dims: list[str], name: str, thr: float) -> pd.DataFrame:
+    """The ``loci.tsv`` table (:data:`udip_gwas.columns.LOCI`) of :func:`risk_loci`'s loci: each locus's lead
+    statistics and the dimensions significant inside it at threshold ``name`` (p ``thr``)."""
+    by_id = cand.set_index("variant_id")
+    rows = []
+    for r in loci.itertuples():
+        lead = by_id.loc[r.lead_variant]
+        inside = cand[(cand["chromosome"] == r.chromosome) & cand["base_pair_location"].between(r.start, r.end)]
+        significant = inside[inside["neg_log_10_p_value"] > -np.log10(thr)]
+        sig_dims = sorted({dims[i] for s in significant[f"sig_{name}"] for i in s})
+        rows.append(dict(
+            locus_id=r.locus_id, chromosome=r.chromosome, start=r.start, end=r.end, lead_variant=r.lead_variant,
+            lead_rsid=lead["rsid"], lead_position=int(lead["base_pair_location"]),
+            lead_effect_allele=lead["effect_allele"], lead_other_allele=lead["other_allele"],
+            lead_effect_allele_frequency=lead["effect_allele_frequency"], lead_dimension=lead["lead_dimension"],
+            lead_beta=lead["beta"], lead_standard_error=lead["standard_error"],
+            lead_p_value=columns.p_text(lead["neg_log_10_p_value"]),
+            lead_neg_log_10_p_value=lead["neg_log_10_p_value"],
+            n_significant_variants=len(significant), n_independent_snps=r.n_independent, n_lead_snps=r.n_leads,
+            n_dimensions=len(sig_dims), dimensions=",".join(sig_dims), mhc=r.mhc, threshold_p=thr,
+        ))
+    return pd.DataFrame(rows, columns=columns.names(columns.LOCI))
+
+
+def call_loci(cand: pd.DataFrame, ld: pd.DataFrame, dims: list[str], *, thresholds: dict[str, float], p2: float,
+              settings, mhc: tuple[str, int, int]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
+    """Per threshold name: ``(loci, clumps, independent SNPs)`` by :func:`clump` and :func:`risk_loci`, the loci
+    described by :func:`describe_loci`. ``settings``: the ``[loci]`` settings (``clump_r2, clump_kb,
+    independent_r2, lead_r2, merge_kb``)."""
+    s = settings
+    out = {}
+    for name, thr in thresholds.items():
+        clumps = clump(cand, ld, p1=thr, p2=p2, r2=s.clump_r2, kb=s.clump_kb)
+        loci, independent = risk_loci(cand, ld, threshold=thr, candidate_p=p2, independent_r2=s.independent_r2,
+                                      lead_r2=s.lead_r2, merge_kb=s.merge_kb, window_kb=s.clump_kb, mhc=mhc)
+        loci = describe_loci(loci, cand, dims, name, thr)
+        log.info("loci at p < %.3g (%s): %d significant variants, %d clumps, %d loci (%d in the MHC)", thr, name,
+                 int((cand["neg_log_10_p_value"] > -np.log10(thr)).sum()), len(clumps), len(loci),
+                 int(loci["mhc"].sum()) if len(loci) else 0)
+        out[name] = (loci, clumps, independent)
+    return out

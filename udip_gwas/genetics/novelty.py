@@ -10,18 +10,23 @@ must match the genotypes' reference genome.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
+from udip_gwas.columns import NOVELTY, names
 from udip_gwas.exceptions import InputError
+from udip_gwas.genome import chromosome_key, contig_name
+
+log = logging.getLogger(__name__)
 
 PRIOR_COLUMNS = ("chromosome", "base_pair_location", "rsid", "trait", "study")
-NOVELTY_COLUMNS = ["novelty", "novelty_reason", "nearest_prior_rsid", "nearest_prior_trait", "nearest_prior_study",
-                   "nearest_prior_distance_kb"]
+NOVELTY_COLUMNS = names(NOVELTY)
 
 
 def read_prior_hits(path, *, reference_genome: str) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t", dtype={"chromosome": str, "rsid": str})
+    df = pd.read_csv(path, sep="\t", dtype={"chromosome": str, "rsid": str}, encoding="utf-8-sig")
     missing = [c for c in PRIOR_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{path}: prior-hit table lacks column(s) {missing}; found {list(df.columns)}")
@@ -32,7 +37,7 @@ def read_prior_hits(path, *, reference_genome: str) -> pd.DataFrame:
         if other:
             raise InputError(f"{path}: prior hits on build(s) {sorted(other)}, but the genotypes are "
                              f"{reference_genome}; lift them over first")
-    df["chromosome"] = df["chromosome"].str.replace("^chr", "", regex=True)
+    df["chromosome"] = df["chromosome"].map(chromosome_key)
     return df
 
 
@@ -43,8 +48,7 @@ def annotate_novelty(loci: pd.DataFrame, prior: pd.DataFrame, *, window_kb: int 
     out = loci.copy()
     rows = []
     for r in out.itertuples():
-        chrom = str(r.chromosome).replace("chr", "")
-        same = prior[prior["chromosome"] == chrom]
+        same = prior[prior["chromosome"] == chromosome_key(r.chromosome)]
         if same.empty:
             rows.append(("novel", "no prior hit on this chromosome", None, None, None, np.nan))
             continue
@@ -64,3 +68,42 @@ def annotate_novelty(loci: pd.DataFrame, prior: pd.DataFrame, *, window_kb: int 
             status, why = "novel", f"nearest prior hit {dist[k] / 1000:.0f} kb away"
         rows.append((status, why, hit["rsid"], hit["trait"], hit["study"], dist[k] / 1000.0))
     return pd.concat([out, pd.DataFrame(rows, columns=NOVELTY_COLUMNS, index=out.index)], axis=1)
+
+
+def prior_hits_in_ld(loci: pd.DataFrame, prior: pd.DataFrame, ht, ld_mt, *, radius_kb: int, min_r2: float,
+                     reference_genome: str) -> dict[str, set[str]]:
+    """Per lead variant of ``loci``, the rsids of the prior hits in LD with it (r² >= ``min_r2`` within
+    ``radius_kb``), from the LD genotypes ``ld_mt``; only prior hits present in the gwas table ``ht`` are
+    looked at."""
+    import hail as hl
+
+    from udip_gwas.genetics.ld import ld_pairs
+
+    keys = hl.literal({(str(c), int(p)) for c, p in zip(prior["chromosome"], prior["base_pair_location"])})
+    found = ht.filter(keys.contains((contig_name(ht.locus), ht.locus.position))).key_by()
+    found = found.select(variant_id=found.variant_id, chromosome=contig_name(found.locus),
+                         base_pair_location=found.locus.position, other_allele=found.alleles[0],
+                         effect_allele=found.alleles[1]).to_pandas()
+    if found.empty:
+        return {}
+    leads = loci.rename(columns={"lead_position": "base_pair_location", "lead_effect_allele": "effect_allele",
+                                 "lead_other_allele": "other_allele", "lead_variant": "variant_id"})[
+        ["variant_id", "chromosome", "base_pair_location", "other_allele", "effect_allele"]]
+    ld = ld_pairs(ld_mt, pd.concat([leads, found]).drop_duplicates("variant_id"), radius_bp=radius_kb * 1000,
+                  min_r2=min_r2, reference_genome=reference_genome)
+    pos_to_rsid = {(str(c), int(p)): r for c, p, r in zip(prior["chromosome"], prior["base_pair_location"],
+                                                           prior["rsid"])}
+    hit_rsid = {v: pos_to_rsid[(chromosome_key(c), int(p))] for v, c, p in
+                zip(found["variant_id"], found["chromosome"], found["base_pair_location"])}
+    lead_ids = set(leads["variant_id"])
+    in_ld: dict[str, set[str]] = {}
+    for a, b in zip(ld["variant_id_a"], ld["variant_id_b"]):
+        for lead, other in ((a, b), (b, a)):
+            if lead in lead_ids and other in hit_rsid:
+                in_ld.setdefault(lead, set()).add(hit_rsid[other])
+    return in_ld
+
+
+def log_novelty(loci: pd.DataFrame) -> None:
+    log.info("novelty: %d known, %d novel", int((loci["novelty"] == "known").sum()),
+             int((loci["novelty"] == "novel").sum()))

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from udip_gwas.columns import REPLICATION, names
 from udip_gwas.exceptions import InputError
+from udip_gwas.genome import chromosome_key, contig_name
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +27,8 @@ log = logging.getLogger(__name__)
 SUMSTATS_REQUIRED = ("chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error")
 #: file names tried, in order, for dimension ``d`` in a folder of per-dimension files
 SUMSTATS_SUFFIXES = (".tsv.gz", ".tsv.bgz", ".tsv")
-_CHROMOSOME_CODES = {"X": "23", "Y": "24", "M": "MT"}
 
-REPLICATION_COLUMNS = ["replication_beta", "replication_standard_error", "replication_neg_log_10_p_value",
-                       "replication_n", "replication_same_sign", "replicated", "replicated_nominal",
-                       "replication_status"]
+REPLICATION_COLUMNS = names(REPLICATION)
 
 
 def replicate(loci: pd.DataFrame, replication: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
@@ -99,12 +98,75 @@ def neg_log10_p_from_text(text: str) -> float:
     return -(math.log10(m) + e) if m > 0 else math.inf
 
 
-def _chromosome_key(c) -> str:
-    """``chr1``, ``1`` and ``01`` compare equal; X and Y as GWAS-SSF's 23 and 24."""
-    c = str(c).strip().upper()
-    c = c[3:] if c.startswith("CHR") else c
-    c = _CHROMOSOME_CODES.get(c, c)
-    return c.lstrip("0") or c
+#: columns of the matched lead statistics (:func:`match_leads`), the table :func:`replicate` reads
+MATCHED_COLUMNS = ["variant_id", "dimension", "beta", "standard_error", "neg_log_10_p_value", "n", "alleles_swapped"]
+
+
+def _lead_keys(loci: pd.DataFrame) -> pd.DataFrame:
+    """``loci`` with the keys :func:`match_leads` compares: canonical chromosome, upper-case alleles."""
+    return loci.assign(chrom_key=loci["chromosome"].map(chromosome_key),
+                       ea_key=loci["lead_effect_allele"].astype(str).str.upper(),
+                       oa_key=loci["lead_other_allele"].astype(str).str.upper())
+
+
+def match_leads(leads: pd.DataFrame, hits: pd.DataFrame, *, source, by_dimension: bool) -> list[tuple]:
+    """The one rule for finding a discovery lead among another cohort's variants: same chromosome (by
+    :func:`udip_gwas.genome.chromosome_key`), same position, and the same two alleles in either order; where the
+    order is swapped (PLINK 1.9 makes each file's minor allele A1) beta changes sign. Alleles on the other
+    strand are not matched.
+
+    ``leads``: from :func:`_lead_keys`. ``hits``: candidate rows with ``_chrom, _pos, _ea, _oa, _beta, _se, _nlp,
+    _n`` and, with ``by_dimension``, a ``dimension`` column matched against each lead's dimension. Returns
+    rows of :data:`MATCHED_COLUMNS`; a lead matched twice is an error naming ``source``.
+    """
+    rows = []
+    for r in leads.itertuples():
+        at = hits[(hits["_pos"] == int(r.lead_position)) & (hits["_chrom"] == r.chrom_key)]
+        if by_dimension:
+            at = at[at["dimension"] == r.lead_dimension]
+        same = at[(at["_ea"] == r.ea_key) & (at["_oa"] == r.oa_key)]
+        swapped = at[(at["_ea"] == r.oa_key) & (at["_oa"] == r.ea_key)]
+        if len(same) + len(swapped) > 1:
+            raise InputError(f"{source}: {len(same) + len(swapped)} rows for {r.lead_variant} on "
+                             f"{r.lead_dimension} (chromosome {r.chromosome}, position {r.lead_position}); "
+                             "expected one")
+        if len(same) + len(swapped) == 0:
+            continue
+        x, sign = (same.iloc[0], 1.0) if len(same) else (swapped.iloc[0], -1.0)
+        rows.append((r.lead_variant, r.lead_dimension, sign * x["_beta"], x["_se"], x["_nlp"], x["_n"], sign < 0))
+    return rows
+
+
+def read_replication_gwas(loci: pd.DataFrame, table: str | Path) -> pd.DataFrame:
+    """The loci's leads on their lead dimensions from a replication cohort's ``gwas.ht`` (QC-passing variants),
+    found by :func:`match_leads`. Returns the table :func:`replicate` reads (:data:`MATCHED_COLUMNS`)."""
+    import hail as hl
+
+    ht = hl.read_table(str(table))
+    dims = list(hl.eval(ht.dimensions))
+    leads = _lead_keys(loci)
+    wanted = hl.literal({(str(c), int(p)) for c, p in zip(leads["chrom_key"], leads["lead_position"])})
+    ht = ht.filter(wanted.contains((contig_name(ht.locus), ht.locus.position)) & hl.is_missing(ht.qc_fail))
+    ht = ht.key_by()
+    rows = ht.select(chromosome=contig_name(ht.locus), position=ht.locus.position, other=ht.alleles[0],
+                     effect=ht.alleles[1], n=ht.n, beta=ht.beta, standard_error=ht.standard_error,
+                     neg_log_10_p_value=ht.neg_log_10_p_value).to_pandas()
+    long = [(x.chromosome, x.position, x.effect, x.other, d, x.beta[i], x.standard_error[i],
+             x.neg_log_10_p_value[i], x.n) for x in rows.itertuples() for i, d in enumerate(dims)]
+    hits = pd.DataFrame(long, columns=["chromosome", "_pos", "_ea", "_oa", "dimension", "_beta", "_se", "_nlp", "_n"])
+    hits = hits.assign(_chrom=hits["chromosome"].map(chromosome_key), _ea=hits["_ea"].str.upper(),
+                       _oa=hits["_oa"].str.upper())
+    out = pd.DataFrame(match_leads(leads, hits, source=table, by_dimension=True), columns=MATCHED_COLUMNS)
+    if out["alleles_swapped"].any():
+        log.info("replication: %d lead variant(s) have their alleles in the other order in %s; their betas are "
+                 "turned to the discovery's effect allele", int(out["alleles_swapped"].sum()), table)
+    return out
+
+
+def log_replication(source, out: pd.DataFrame) -> None:
+    log.info("replication (%s): %d of %d loci replicated at p < %.3g, %d nominally, %d not tested", source,
+             int(out["replicated"].sum()), len(out), out.attrs.get("replication_threshold_p", np.nan),
+             int(out["replicated_nominal"].sum()), int((out["replication_status"] == "not tested").sum()))
 
 
 def read_replication_sumstats(path: str | Path, loci: pd.DataFrame, *, chunksize: int = 1_000_000) -> pd.DataFrame:
@@ -127,9 +189,7 @@ def read_replication_sumstats(path: str | Path, loci: pd.DataFrame, *, chunksize
         raise InputError(f"replication summary statistics {path}: give a local path (copy the files from cloud "
                          "storage first); only the lead dimensions' files are read")
     path = Path(path)
-    leads = loci.assign(chrom_key=loci["chromosome"].map(_chromosome_key),
-                        ea_key=loci["lead_effect_allele"].astype(str).str.upper(),
-                        oa_key=loci["lead_other_allele"].astype(str).str.upper())
+    leads = _lead_keys(loci)
     if path.is_dir():
         sources = []
         for dim in sorted(set(leads["lead_dimension"])):
@@ -148,23 +208,8 @@ def read_replication_sumstats(path: str | Path, loci: pd.DataFrame, *, chunksize
         mine = leads if dim is None else leads[leads["lead_dimension"] == dim]
         hits = _rows_at_positions(file, set(mine["lead_position"].astype(int)), long=dim is None,
                                   chunksize=chunksize)
-        for r in mine.itertuples():
-            at = hits[(hits["_pos"] == int(r.lead_position)) & (hits["_chrom"] == r.chrom_key)]
-            if dim is None:
-                at = at[at["dimension"] == r.lead_dimension]
-            same = at[(at["_ea"] == r.ea_key) & (at["_oa"] == r.oa_key)]
-            swapped = at[(at["_ea"] == r.oa_key) & (at["_oa"] == r.ea_key)]
-            if len(same) + len(swapped) > 1:
-                raise InputError(f"{file}: {len(same) + len(swapped)} rows for {r.lead_variant} on "
-                                 f"{r.lead_dimension} (chromosome {r.chromosome}, position {r.lead_position}); "
-                                 "expected one")
-            if len(same) + len(swapped) == 0:
-                continue
-            x, sign = (same.iloc[0], 1.0) if len(same) else (swapped.iloc[0], -1.0)
-            rows.append((r.lead_variant, r.lead_dimension, sign * x["_beta"], x["_se"], x["_nlp"], x["_n"],
-                         sign < 0))
-    out = pd.DataFrame(rows, columns=["variant_id", "dimension", "beta", "standard_error", "neg_log_10_p_value",
-                                      "n", "alleles_swapped"])
+        rows += match_leads(mine, hits, source=file, by_dimension=dim is None)
+    out = pd.DataFrame(rows, columns=MATCHED_COLUMNS)
     log.info("replication summary statistics %s: %d of %d lead variants found (%d with the alleles swapped)", path,
              len(out), len(loci), int(out["alleles_swapped"].sum()))
     return out
@@ -205,5 +250,5 @@ def _rows_at_positions(file: Path, positions: set[int], *, long: bool, chunksize
             raise InputError(f"{file}: {name} {row[name]!r} at chromosome {row['chromosome']} position "
                              f"{row['_pos']} is not a valid value")
     n = pd.to_numeric(hits["n"], errors="coerce") if "n" in hits else pd.Series(np.nan, index=hits.index)
-    return hits.assign(_chrom=hits["chromosome"].map(_chromosome_key), _ea=hits["effect_allele"].str.upper(),
+    return hits.assign(_chrom=hits["chromosome"].map(chromosome_key), _ea=hits["effect_allele"].str.upper(),
                        _oa=hits["other_allele"].str.upper(), _beta=beta, _se=se, _nlp=nlp, _n=n)

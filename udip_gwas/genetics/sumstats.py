@@ -22,12 +22,13 @@ import numpy as np
 from scipy import special
 
 from udip_gwas import __version__
+from udip_gwas.columns import COMBINED, SUMSTATS, names
+from udip_gwas.genome import GENOME_WIDE_P, contig_name
 
 log = logging.getLogger(__name__)
 
-SSF_COLUMNS = ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error",
-               "effect_allele_frequency", "p_value", "neg_log_10_p_value", "variant_id", "rsid", "n"]
-COMBINED_EXTRA = ["dimension", "n_dimensions_p_lt_5e-8"]
+SSF_COLUMNS = names(SUMSTATS)
+COMBINED_EXTRA = names(COMBINED)[len(SSF_COLUMNS):]
 
 
 def neg_log10_p_from_t(t: np.ndarray, dof: float) -> np.ndarray:
@@ -113,17 +114,21 @@ def _fixed(x, decimals: int):
 
 
 def _p_text(p, nlp):
-    """``p`` with 5 significant digits; below 1e-300 written from ``-log10 p`` (no underflow)."""
+    """``p`` with 5 significant digits; below 1e-300 written from ``-log10 p`` (no underflow): the Hail
+    expression of :func:`udip_gwas.columns.p_text`, which a test holds it equal to."""
     import hail as hl
 
-    e = hl.int(hl.floor(nlp))
-    tiny = hl.format("%.4fe-%d", 10.0 ** (hl.float64(e) - nlp + 1.0), e + 1)
+    # p = m * 10^-k with m = 10^(k - nlp) in [1, 10); a mantissa that rounds up to 10 moves to the next power
+    k = hl.int(hl.ceil(nlp))
+    m = 10.0 ** (hl.float64(k) - nlp)
+    tiny = hl.if_else(hl.format("%.4f", m).startswith("10"), hl.format("%.4fe-%d", m / 10.0, k - 1),
+                      hl.format("%.4fe-%d", m, k))
     return hl.or_else(hl.if_else(p > 1e-300, _sci(p, 5), tiny), "#NA")
 
 
 def _lead_fields(ht):
     """The four leading GWAS-SSF columns (chromosome, position, alleles)."""
-    return dict(chromosome=ht.locus.contig.replace("^chr", ""), base_pair_location=ht.locus.position,
+    return dict(chromosome=contig_name(ht.locus), base_pair_location=ht.locus.position,
                 effect_allele=ht.alleles[1], other_allele=ht.alleles[0])
 
 
@@ -196,10 +201,24 @@ def write_combined_tsv(ht, path: Path, *, meta: dict) -> None:
     row = _ssf_row(ht.beta[ht._best], ht.standard_error[ht._best], ht.p_value[ht._best],
                    ht.neg_log_10_p_value[ht._best], lead=lead, eaf=eaf, trail=trail)
     row["dimension"] = hl.literal(hl.eval(ht.dimensions))[ht._best]
-    row["n_dimensions_p_lt_5e-8"] = hl.len(ht.neg_log_10_p_value.filter(lambda x: x > -np.log10(5e-8)))
+    row["n_dimensions_p_lt_5e-8"] = hl.len(ht.neg_log_10_p_value.filter(lambda x: x > -np.log10(GENOME_WIDE_P)))
     out = ht.select(**row).select(*SSF_COLUMNS, *COMBINED_EXTRA)
     _export(out, path)
     write_meta(path, trait="minimum p over UDIP dimensions", **meta)
+
+
+def write_sumstats(ht, files, *, dimensions: list[str], selection: str, best_nlp: list | None, meta: dict) -> int:
+    """The gwas stage's text outputs into ``files`` (:class:`udip_gwas.layout.GwasFiles`): ``combined.tsv.gz`` and
+    the per-dimension GWAS-SSF files of ``selection`` (``all``; ``significant``: the dimensions whose
+    ``best_nlp`` passes 5e-8; ``none``). Returns the number of per-dimension files written."""
+    write_combined_tsv(ht, files.combined, meta=meta)
+    chosen = {"all": list(dimensions), "none": [],
+              "significant": [d for d, b in zip(dimensions, best_nlp or [])
+                              if b is not None and b > -np.log10(GENOME_WIDE_P)]}[selection]
+    write_dimension_tsvs(ht, [dimensions.index(d) for d in chosen], chosen, files.dimensions, meta=meta)
+    if selection != "none":
+        log.info("wrote %d per-dimension GWAS-SSF files", len(chosen))
+    return len(chosen)
 
 
 def write_meta(path: Path, *, trait: str, n_samples: int, genome_assembly: str, covariates: list[str],

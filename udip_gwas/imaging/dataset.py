@@ -46,7 +46,7 @@ def read_image_table(source: str | Path, modalities: list[str]) -> pd.DataFrame:
         return _read_bids(source, modalities)
     if not source.is_file():
         raise InputError(f"image manifest not found: {source}")
-    df = pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False)
+    df = pd.read_csv(source, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     if "IID" not in df.columns:
         raise InputError(f"{source}: expected an 'IID' column, found {list(df.columns)}")
     missing = [m for m in modalities if m not in df.columns]

@@ -94,14 +94,12 @@ def write_udips(udips: pd.DataFrame, qc: pd.DataFrame, out_dir: str | Path, moda
 
 
 def plot_dimension_correlation(udips: pd.DataFrame, path: str | Path, *, title: str = "") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     values = udips.drop(columns=["IID"]).to_numpy()
     corr = np.corrcoef(values, rowvar=False) if len(values) > 2 else np.eye(values.shape[1])
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.subplots()
     im = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xlabel("dimension")
     ax.set_ylabel("dimension")
@@ -109,4 +107,3 @@ def plot_dimension_correlation(udips: pd.DataFrame, path: str | Path, *, title: 
     fig.colorbar(im, ax=ax, label="Pearson r")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

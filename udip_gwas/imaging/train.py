@@ -22,29 +22,36 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from udip_gwas.config import default
 from udip_gwas.imaging.autoencoder import UDIPAutoencoder, masked_mse, memory_format_for, place_model
 from udip_gwas.imaging.checkpoint import read_checkpoint, save_checkpoint
 from udip_gwas.imaging.dataset import CachedVolumes
 
 log = logging.getLogger(__name__)
 
+#: training subjects whose voxelwise mean image is scored on the validation images (the level a decoder that
+#: ignores its latent reaches): 256, as many as the default BatchNorm recalibration, so the two share a subset
+MEAN_IMAGE_SUBJECTS = 256
+
 
 @dataclass
 class TrainSettings:
-    epochs: int = 100
-    batch_size: int = 4
-    lr: float = 5e-4
-    plateau_patience: int = 4
-    plateau_factor: float = 0.5
-    val_fraction: float = 0.1
-    latent_dim: int = 128
-    base_channels: int = 16
-    device: str = "auto"
-    precision: str = "auto"
-    num_workers: int = 2
-    resume: bool = True
+    """One modality's training settings; defaults are the ``[train]`` schema's (:mod:`udip_gwas.config`)."""
+
+    epochs: int = default("train", "epochs")
+    batch_size: int = default("train", "batch_size")
+    lr: float = default("train", "lr_T1")
+    plateau_patience: int = default("train", "plateau_patience")
+    plateau_factor: float = default("train", "plateau_factor")
+    val_fraction: float = default("train", "val_fraction")
+    latent_dim: int = default("train", "latent_dim")
+    base_channels: int = default("train", "base_channels")
+    device: str = default("train", "device")
+    precision: str = default("train", "precision")
+    num_workers: int = default("train", "num_workers")
+    resume: bool = default("train", "resume")
     seed: int = 0
-    bn_recalibration: int = 256
+    bn_recalibration: int = default("train", "bn_recalibration")
 
 
 def seed_everything(seed: int) -> None:
@@ -268,8 +275,9 @@ def train_autoencoder(
 
     mean_image_val_loss = None
     if len(val_ds):
-        # the mean of up to 256 seeded training volumes (the recalibration subset when it is at least that big)
-        n_mean = min(max(n_recal, 256), len(train_ids))
+        # the mean of up to MEAN_IMAGE_SUBJECTS seeded training volumes (the recalibration subset when it is at
+        # least that big)
+        n_mean = min(max(n_recal, MEAN_IMAGE_SUBJECTS), len(train_ids))
         if n_mean == n_recal:  # the same subset: the recalibration loader serves
             mean_loader = recal_loader
         else:
@@ -338,12 +346,10 @@ def train_autoencoder(
 def write_history(history: list[dict], out_dir: Path, *, mean_image_val_loss: float | None = None) -> None:
     df = pd.DataFrame(history)
     df.to_csv(out_dir / "history.csv", index=False)
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.plot(df["epoch"], df["train_loss"], marker="o", label="training")
     ax.plot(df["epoch"], df["val_loss"], marker="o", label="validation")
     if mean_image_val_loss is not None:
@@ -354,4 +360,3 @@ def write_history(history: list[dict], out_dir: Path, *, mean_image_val_loss: fl
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_dir / "loss_curve.png", dpi=100)
-    plt.close(fig)

@@ -26,13 +26,19 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from udip_gwas.config import default
 from udip_gwas.exceptions import ConfigError
-from udip_gwas.simulation.genotypes import VariantPanel, simulate_panel, write_plink, write_vcf
+from udip_gwas.genome import MHC
+from udip_gwas.fileformats import write_plink
+from udip_gwas.simulation.genotypes import VariantPanel, simulate_panel, write_vcf
 from udip_gwas.simulation.images import BrainRenderer, StructureEffect, noise_sd_per_voxel
 
 log = logging.getLogger(__name__)
 
 COHORTS = ("discovery", "replication", "train")
+#: causal variants are placed outside the GRCh37 MHC widened to whole 5 Mb steps (25-35 Mb), clear of its
+#: long-range LD
+_AWAY_FROM_MHC = (MHC["GRCh37"][1] // 5_000_000 * 5_000_000, -(-MHC["GRCh37"][2] // 5_000_000) * 5_000_000)
 SITES = {"11025": 1.0, "11026": 1.06, "11027": 0.94}
 N_PCS = 5
 
@@ -65,36 +71,33 @@ DEFAULT_EFFECTS = (
 
 @dataclass
 class SimulationParams:
-    n_discovery: int = 3000
-    n_replication: int = 1500
-    n_train: int = 600
-    chromosomes: tuple[int, ...] = (1, 3, 6, 11, 19)
-    variants_per_chromosome: int = 4000
-    block_size_mean: int = 25
-    ld_rho: float = 0.92
-    grid_mm: float = 4.0
-    missing_covariate_fraction: float = 0.01
-    noise_sd: float = 0.03
+    """The simulation's parameters; defaults are the ``[simulate]`` schema's (:mod:`udip_gwas.config`)."""
+
+    n_discovery: int = default("simulate", "n_discovery")
+    n_replication: int = default("simulate", "n_replication")
+    n_train: int = default("simulate", "n_train")
+    chromosomes: tuple[int, ...] = tuple(default("simulate", "chromosomes"))
+    variants_per_chromosome: int = default("simulate", "variants_per_chromosome")
+    block_size_mean: int = default("simulate", "block_size_mean")
+    ld_rho: float = default("simulate", "ld_rho")
+    grid_mm: float = default("simulate", "grid_mm")
+    missing_covariate_fraction: float = default("simulate", "missing_covariate_fraction")
+    noise_sd: float = default("simulate", "noise_sd")
     #: images registered to MNI have had the head-size scaling removed (the affine part of the registration);
     #: head size stays a covariate, like UK Biobank's volumetric scaling factor
-    head_scale_in_images: float = 0.0
-    deformation_mm: float = 1.0
-    seed: int = 42
+    head_scale_in_images: float = default("simulate", "head_scale_in_images")
+    deformation_mm: float = default("simulate", "deformation_mm")
+    seed: int = default("run", "seed")
     effects: tuple[PlantedEffect, ...] = DEFAULT_EFFECTS
 
     @classmethod
     def from_config(cls, cfg: dict) -> "SimulationParams":
-        s = cfg["simulate"]
-        return cls(n_discovery=s["n_discovery"], n_replication=s["n_replication"], n_train=s["n_train"],
-                   chromosomes=tuple(s["chromosomes"]), variants_per_chromosome=s["variants_per_chromosome"],
-                   block_size_mean=s["block_size_mean"], ld_rho=s["ld_rho"], grid_mm=s["grid_mm"],
-                   missing_covariate_fraction=s["missing_covariate_fraction"], noise_sd=s["noise_sd"],
-                   head_scale_in_images=s["head_scale_in_images"], deformation_mm=s["deformation_mm"],
-                   seed=cfg["run"]["seed"])
+        s = dict(cfg["simulate"])
+        return cls(**{**s, "chromosomes": tuple(s["chromosomes"])}, seed=cfg["run"]["seed"])
 
 
 def choose_causal_variants(panel: VariantPanel, effects: tuple[PlantedEffect, ...], rng: np.random.Generator,
-                           *, mhc: tuple[int, int] = (25_000_000, 35_000_000)) -> pd.DataFrame:
+                           *, mhc: tuple[int, int] = _AWAY_FROM_MHC) -> pd.DataFrame:
     """One common variant per effect, on distinct chromosomes where possible, away from the MHC and
     from region edges, in the middle of its block."""
     v = panel.variants.reset_index(drop=True)

@@ -1,4 +1,4 @@
-"""Simulated genotypes with haplotype-block LD, and writers for PLINK bed/bim/fam and bgzipped VCF.
+"""Simulated genotypes with haplotype-block LD, and a bgzipped-VCF writer (PLINK files: :mod:`udip_gwas.fileformats`).
 
 Each chromosome is cut into haplotype blocks. Inside a block, a haplotype's alleles are thresholds of a
 latent Gaussian AR(1) series (correlation ``rho`` between neighbours), so LD decays with distance inside
@@ -9,15 +9,14 @@ discovery and a replication cohort are independent samples of one population.
 
 from __future__ import annotations
 
-import gzip
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from udip_gwas.fileformats import BgzfWriter
 
 #: GRCh37 chromosome lengths (bp), for placing simulated variants on real coordinates
 GRCH37_LENGTHS = {
@@ -108,100 +107,11 @@ def simulate_panel(
 
 # --- writers --------------------------------------------------------------------------------------
 
-_BED_CODE = np.array([3, 2, 0], dtype=np.uint8)  # allele count of A1 (0, 1, 2) -> PLINK 2-bit code
-_BED_MISSING = 1
-
-
-def write_plink(prefix: str | Path, dosages: np.ndarray, variants: pd.DataFrame, samples: pd.DataFrame) -> None:
-    """Write a SNP-major PLINK 1 fileset.
-
-    ``dosages`` are counts of ``effect_allele`` (int, -1 for missing), shape (n_samples, n_variants).
-    ``effect_allele`` is written as A1 (column 5 of .bim) and ``other_allele`` as A2, the reference: this is
-    how Hail (``a2_reference=True``) and PLINK 2 read a .bim, so both count the effect allele.
-    ``samples`` needs ``FID, IID`` and may have ``sex`` (1/2) columns. The .bim ID column holds the rsid,
-    as in UK Biobank's files.
-    """
-    prefix = Path(prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    n, m = dosages.shape
-    if len(samples) != n or len(variants) != m:
-        raise ValueError(f"write_plink: {n}x{m} dosages but {len(samples)} samples and {len(variants)} variants")
-    fam = pd.DataFrame({
-        "FID": samples["FID"], "IID": samples["IID"], "father": 0, "mother": 0,
-        "sex": samples["sex"] if "sex" in samples else 0, "pheno": -9,
-    })
-    fam.to_csv(prefix.with_suffix(".fam"), sep=" ", header=False, index=False)
-    bim = pd.DataFrame({
-        "chrom": variants["chromosome"], "id": variants["rsid"], "cm": 0,
-        "pos": variants["base_pair_location"], "a1": variants["effect_allele"], "a2": variants["other_allele"],
-    })
-    bim.to_csv(prefix.with_suffix(".bim"), sep="\t", header=False, index=False)
-    nbytes = (n + 3) // 4
-    with open(prefix.with_suffix(".bed"), "wb") as fh:
-        fh.write(bytes([0x6C, 0x1B, 0x01]))
-        for start in range(0, m, 2048):
-            g = dosages[:, start:start + 2048].T  # variants x samples
-            codes = np.where(g < 0, _BED_MISSING, _BED_CODE[np.clip(g, 0, 2)]).astype(np.uint8)
-            pad = nbytes * 4 - n
-            if pad:
-                codes = np.pad(codes, ((0, 0), (0, pad)))
-            codes = codes.reshape(codes.shape[0], nbytes, 4)
-            packed = codes[:, :, 0] | (codes[:, :, 1] << 2) | (codes[:, :, 2] << 4) | (codes[:, :, 3] << 6)
-            fh.write(packed.astype(np.uint8).tobytes())
-
-
-def read_plink_dosages(prefix: str | Path) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
-    """Read a PLINK 1 fileset back as A1 counts (float, NaN missing), .bim and .fam tables."""
-    prefix = Path(prefix)
-    fam = pd.read_csv(prefix.with_suffix(".fam"), sep=r"\s+", header=None,
-                      names=["FID", "IID", "father", "mother", "sex", "pheno"], dtype={0: str, 1: str})
-    bim = pd.read_csv(prefix.with_suffix(".bim"), sep=r"\s+", header=None,
-                      names=["chromosome", "id", "cm", "base_pair_location", "a1", "a2"],
-                      dtype={0: str, 1: str, 4: str, 5: str})
-    n, m = len(fam), len(bim)
-    raw = np.fromfile(prefix.with_suffix(".bed"), dtype=np.uint8)
-    if raw[:3].tolist() != [0x6C, 0x1B, 0x01]:
-        raise ValueError(f"{prefix.with_suffix('.bed')}: not a SNP-major PLINK 1 .bed file")
-    nbytes = (n + 3) // 4
-    body = raw[3:].reshape(m, nbytes)
-    codes = np.stack([(body >> s) & 3 for s in (0, 2, 4, 6)], axis=2).reshape(m, nbytes * 4)[:, :n]
-    lut = np.array([2.0, np.nan, 1.0, 0.0])
-    return lut[codes].T, bim, fam
-
-
-class _BgzfWriter:
-    """Minimal BGZF (blocked gzip) writer, so VCFs can be indexed and split by Hail."""
-
-    _EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-
-    def __init__(self, path: Path):
-        self._fh = open(path, "wb")
-        self._buf = bytearray()
-
-    def write(self, text: str) -> None:
-        self._buf += text.encode()
-        while len(self._buf) >= 0xFF00:
-            self._flush_block(bytes(self._buf[:0xFF00]))
-            del self._buf[:0xFF00]
-
-    def _flush_block(self, data: bytes) -> None:
-        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
-        cdata = comp.compress(data) + comp.flush()
-        header = struct.pack("<4BI2BH2BHH", 31, 139, 8, 4, 0, 0, 255, 6, 66, 67, 2, len(cdata) + 25)
-        self._fh.write(header + cdata + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data)))
-
-    def close(self) -> None:
-        if self._buf:
-            self._flush_block(bytes(self._buf))
-        self._fh.write(self._EOF)
-        self._fh.close()
-
-
 def write_vcf(path: str | Path, dosages: np.ndarray, variants: pd.DataFrame, sample_ids: list[str]) -> None:
     """Write unphased hard calls as a bgzipped VCF (``.vcf.bgz``); the effect allele is ALT."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    w = _BgzfWriter(path)
+    w = BgzfWriter(path)
     w.write("##fileformat=VCFv4.2\n##source=udip-gwas simulate\n")
     for c in sorted(variants["chromosome"].unique()):
         w.write(f"##contig=<ID={c},length={GRCH37_LENGTHS[int(c)]},assembly=GRCh37>\n")
@@ -214,11 +124,3 @@ def write_vcf(path: str | Path, dosages: np.ndarray, variants: pd.DataFrame, sam
         w.write(f"{v.chromosome}\t{v.base_pair_location}\t{v.rsid}\t{v.other_allele}\t{v.effect_allele}"
                 "\t.\tPASS\t.\tGT\t" + "\t".join(calls) + "\n")
     w.close()
-
-
-def open_text(path: str | Path):
-    """Open a plain or gzip/bgzip text file for reading."""
-    path = Path(path)
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)

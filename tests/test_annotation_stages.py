@@ -1,0 +1,126 @@
+"""The perdi and report stages end to end (udip_gwas/annotation/stages.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from udip_gwas import config
+from udip_gwas.annotation.atlas import harvard_oxford, template
+from udip_gwas.annotation.regions import region_scores
+from udip_gwas.exceptions import ConfigError
+from udip_gwas.imaging.dataset import read_image_table
+from udip_gwas.imaging.grid import mni_grid
+from udip_gwas.imaging.stages import run_extract
+
+
+def test_report__builds_from_a_small_run(gwas_run, tmp_path):
+    from udip_gwas.annotation.stages import run_report
+    from udip_gwas.genetics.stages import run_loci
+
+    cfg = copy.deepcopy(gwas_run["cfg"])
+    cfg["run"]["out"] = str(tmp_path)
+    cfg["loci"]["gwas"] = str(gwas_run["out"] / "gwas")
+    cfg["loci"]["p_threshold"] = 4e-5
+    run_loci(cfg, tmp_path / "loci")
+    loci = pd.read_csv(tmp_path / "loci" / "loci.tsv", sep="\t")
+    # PerDI outputs for the loci's lead dimensions: a map peaking in the thalamus
+    shape, affine = mni_grid(8.0)
+    merged, table = harvard_oxford(8.0).merged()
+    thal = merged == int(table.loc[table["region"] == "Thalamus", "label"].iloc[0])
+    (tmp_path / "perdi" / "maps").mkdir(parents=True)
+    maps = {}
+    for d in loci["lead_dimension"].unique():
+        m = np.where(thal, 5.0, 0.5).astype(np.float32) * (template(8.0) > 0)
+        nib.save(nib.Nifti1Image(m, affine), str(tmp_path / "perdi" / "maps" / f"{d}.nii.gz"))
+        maps[d] = m
+    region_scores(maps, harvard_oxford(8.0), template(8.0) > 0).to_csv(tmp_path / "perdi" / "region_scores.tsv",
+                                                                      sep="\t", index=False)
+    (tmp_path / "perdi" / "summary.json").write_text(json.dumps({"decoder_check": {
+        "T1": {"best_val_loss": 0.25, "mean_image_val_loss": 0.19, "beats_mean_image": False},
+        "T2": {"best_val_loss": 0.30, "mean_image_val_loss": 0.35, "beats_mean_image": True}}}))
+    genes = tmp_path / "genes.bed"
+    rows = [f"{r.chromosome}\t{r.lead_position - 10}\t{r.lead_position + 10}\tGENE{r.locus_id}\n"
+            for r in loci.itertuples()]
+    genes.write_text("".join(rows))
+    cfg["report"].update(loci=str(tmp_path / "loci" / "loci.tsv"), perdi=str(tmp_path / "perdi"),
+                         gwas=str(gwas_run["out"] / "gwas"), genes=str(genes))
+    out = run_report(cfg, tmp_path / "report")
+    rep = pd.read_csv(out["locus_report"], sep="\t")
+    assert len(rep) == len(loci) > 0
+    assert (rep["top_region"] == "Thalamus").all()
+    assert (rep["nearest_genes"] == "GENE" + rep["locus_id"]).all() and (rep["nearest_gene_distance"] == 0).all()
+    html = (tmp_path / "report" / "report.html").read_text()
+    for lid in rep["locus_id"]:
+        assert lid in html
+    # Manhattan, QQ, and per locus its regional plot, its PerDI montage and its lead dimension's Manhattan plot
+    assert html.count("data:image/png;base64,") == 2 + 3 * len(rep)
+    for lid in rep["locus_id"]:
+        assert f"alt='regional plot of {lid}'" in html
+    for d in rep["lead_dimension"]:
+        assert f"alt='Manhattan plot of {d}'" in html
+    assert "http://" not in html and "https://" not in html  # opens offline
+    # the model whose decoder does not beat the mean image is named, the other is not
+    assert "PerDI reliability" in html and "T1: best validation loss 0.2500" in html and "T2: best" not in html
+    assert "PerDI reliability" in html and "from the autoencoder&#x27;s decoder" in html
+    # maps from the linear decoder do not depend on the network decoder: no reliability warning, and the montages
+    # say which decoder drew them
+    summary = json.loads((tmp_path / "perdi" / "summary.json").read_text())
+    (tmp_path / "perdi" / "summary.json").write_text(json.dumps({**summary, "decoder": "linear"}))
+    run_report(cfg, tmp_path / "report")
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "PerDI reliability" not in html and "from a linear decoder fitted by least squares" in html
+
+
+def test_perdi__linear_decoder_stage_fits_on_the_images_and_records_exclusions(trained, small_cohort, tmp_path):
+    """PerDI with ``decoder = "linear"``: the chosen subjects' images are checked (a missing file and a subject
+    absent from the manifest are written to excluded_subjects.tsv with their reasons), and each map equals the
+    post-processed t statistics of the dimension's coefficient fitted on the remaining subjects."""
+    import json
+
+    from udip_gwas.annotation.atlas import template_on_grid
+    from udip_gwas.annotation.perdi import linear_decoder_maps, postprocess
+    from udip_gwas.annotation.stages import run_perdi
+    from udip_gwas.imaging.volumes import zscore_nonzero
+
+    _, _, result = trained
+    manifest = read_image_table(small_cohort["manifests"]["discovery"], ["T1"]).iloc[:30].reset_index(drop=True)
+    manifest.to_csv(tmp_path / "all.tsv", sep="\t", index=False)
+    ecfg = config.load(None, {"run": {"out": str(tmp_path)}, "extract": {
+        "images": str(tmp_path / "all.tsv"), "checkpoints": {"T1": result["checkpoints"]["T1"]}, "num_workers": 1}})
+    udips_path = run_extract(ecfg, tmp_path / "extract")["discovery"]["T1"]["udips"]
+    gone, unlisted = manifest.at[3, "IID"], manifest.at[7, "IID"]
+    perdi_manifest = manifest.copy()
+    perdi_manifest.loc[3, "T1"] = str(tmp_path / "moved_away.nii.gz")
+    perdi_manifest = perdi_manifest.drop(index=7)
+    perdi_manifest.to_csv(tmp_path / "perdi.tsv", sep="\t", index=False)
+    settings = {"checkpoints": {"T1": result["checkpoints"]["T1"]}, "udips": {"T1": udips_path}, "n_subjects": 30,
+                "decoder": "linear"}
+    with pytest.raises(ConfigError, match="needs 'perdi.images'"):
+        run_perdi(config.load(None, {"run": {"out": str(tmp_path)}, "perdi": settings}), tmp_path / "perdi")
+    cfg = config.load(None, {"run": {"out": str(tmp_path)},
+                             "perdi": {**settings, "images": str(tmp_path / "perdi.tsv")}})
+    run_perdi(cfg, tmp_path / "perdi")
+    used = pd.read_csv(tmp_path / "perdi" / "subjects.tsv", sep="\t", dtype=str)["IID"].tolist()
+    assert len(used) == 28 and gone not in used and unlisted not in used
+    excl = pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t", dtype=str)
+    excl = excl[excl["stage"] == "perdi"].set_index("IID")["reason"]
+    assert set(excl.index) == {gone, unlisted}
+    assert "moved_away.nii.gz" in excl[gone] and "no image listed in" in excl[unlisted]
+    assert json.loads((tmp_path / "perdi" / "summary.json").read_text())["decoder"] == "linear"
+    # the stage's map of one dimension against the fit done here from the NIfTI files
+    udips = pd.read_csv(udips_path, sep="\t", dtype={"IID": str}).set_index("IID").loc[used]
+    paths = manifest.set_index("IID").loc[used, "T1"]
+    vols = [zscore_nonzero(nib.load(p).get_fdata().astype(np.float32)) for p in paths]
+    img = nib.load(str(tmp_path / "perdi" / "maps" / "T1_004.nii.gz"))
+    mask = template_on_grid(img.shape, img.affine) > 0
+    t = linear_decoder_maps(udips.to_numpy(), lambda i: vols[i], voxel_mask=mask, dimensions=[3])[0]
+    expected = postprocess(t, mask, sigma_voxels=3.0 / 8.0)
+    # the stage reads the float16 cache of the volumes
+    np.testing.assert_allclose(np.asarray(img.dataobj), expected, rtol=0, atol=0.02 * expected.max())
+    assert expected.max() > 0
