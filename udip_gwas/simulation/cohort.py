@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from udip_gwas.config import default
+from udip_gwas.layout import SimulateFiles
 from udip_gwas.exceptions import ConfigError
 from udip_gwas.genome import MHC
 from udip_gwas.fileformats import write_plink
@@ -197,6 +198,7 @@ def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int =
         raise ConfigError(f"simulate: {', '.join(f'simulate.{k}' for k in negative)} must be >= 0")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    files = SimulateFiles(out)
     rng = np.random.default_rng(params.seed)
     log.info("simulating %d variants on chromosomes %s", params.variants_per_chromosome * len(params.chromosomes),
              list(params.chromosomes))
@@ -230,18 +232,18 @@ def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int =
                          params.deformation_mm))
         manifest = pd.DataFrame({"IID": ids, "T1": [f"{cohort}/{i}_T1.nii.gz" for i in ids],
                                  "T2": [f"{cohort}/{i}_T2.nii.gz" for i in ids]})
-        manifest.to_csv(out / "images" / f"{cohort}_manifest.tsv", sep="\t", index=False)
-        paths["manifests"][cohort] = str(out / "images" / f"{cohort}_manifest.tsv")
+        manifest.to_csv(files.manifest(cohort), sep="\t", index=False)
+        paths["manifests"][cohort] = str(files.manifest(cohort))
         if cohort == "train":
             continue
         samples = pd.DataFrame({"FID": ids, "IID": ids, "sex": np.where(cov["sex"] == 1, 1, 2)})
-        write_plink(out / "genotypes" / cohort, dos, panel.variants, samples)
-        write_vcf(out / "genotypes" / f"{cohort}.vcf.bgz", dos, panel.variants, ids)
-        paths["genotypes"][cohort] = str(out / "genotypes" / cohort)
+        write_plink(files.genotypes(cohort), dos, panel.variants, samples)
+        write_vcf(files.genotypes(cohort).with_suffix(".vcf.bgz"), dos, panel.variants, ids)
+        paths["genotypes"][cohort] = str(files.genotypes(cohort))
         cov = _add_missing(cov, crng, params.missing_covariate_fraction)
-        (out / "covariates").mkdir(exist_ok=True)
-        cov.to_csv(out / "covariates" / f"{cohort}.tsv", sep="\t", index=False, na_rep="NA")
-        paths["covariates"][cohort] = str(out / "covariates" / f"{cohort}.tsv")
+        files.covariates(cohort).parent.mkdir(exist_ok=True)
+        cov.to_csv(files.covariates(cohort), sep="\t", index=False, na_rep="NA")
+        paths["covariates"][cohort] = str(files.covariates(cohort))
         log.info("%s: %d subjects, genotypes and covariates written", cohort, n)
 
     log.info("rendering %d subjects x 2 modalities on the %g mm grid", len(jobs), params.grid_mm)
@@ -263,15 +265,15 @@ def simulate_cohort(out: str | Path, params: SimulationParams, *, workers: int =
 
     truth = causal.drop(columns=["index", "block"]).rename(columns={"allele_frequency": "effect_allele_frequency"})
     truth["modality"] = truth["modality"].fillna("both")
-    truth.to_csv(out / "truth.tsv", sep="\t", index=False)
-    write_prior_hits(out / "prior_hits.tsv", panel, causal, rng)
-    write_genes_gtf(out / "genes.gtf", panel, causal, rng)
+    truth.to_csv(files.truth, sep="\t", index=False)
+    write_prior_hits(files.prior_hits, panel, causal, rng)
+    write_genes_gtf(files.genes, panel, causal, rng)
     meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items() if k != "effects"}
     meta["effects"] = [asdict(e) for e in params.effects]
     # noise_sd is a 1 mm acquisition's; the images carry it averaged over their voxels
     meta["noise_sd_per_voxel"] = noise_sd_per_voxel(params.noise_sd, params.grid_mm)
     (out / "simulation.json").write_text(json.dumps(meta, indent=2) + "\n")
-    paths.update(truth=str(out / "truth.tsv"), prior_hits=str(out / "prior_hits.tsv"), genes=str(out / "genes.gtf"))
+    paths.update(truth=str(files.truth), prior_hits=str(files.prior_hits), genes=str(files.genes))
     return paths
 
 
