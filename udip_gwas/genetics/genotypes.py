@@ -97,7 +97,8 @@ def _import(path: str, fmt: str, sample_file: str | None, n_partitions: int | No
     excluded, total = listed if listed is not None else (None, None)
     if fmt == "plink":
         mt, excluded, total = _import_plink(path, n_partitions, reference_genome=reference_genome,
-                                            chromosomes=chromosomes, work_dir=work_dir, lengths=lengths)
+                                            chromosomes=chromosomes, work_dir=work_dir, lengths=lengths,
+                                            listed=listed)
     elif fmt == "vcf":
         mt = _only_analysed(_import_vcf(path, reference_genome, recode, n_partitions), reference_genome, chromosomes)
         if excluded is None:
@@ -132,7 +133,8 @@ def _only_analysed(mt, reference_genome: str, chromosomes: str):
                                     for c in sorted(contigs.analysed_contigs(reference_genome, chromosomes))])
 
 
-def _import_plink(path: str, n_partitions, *, reference_genome: str, chromosomes: str, work_dir: Path, lengths):
+def _import_plink(path: str, n_partitions, *, reference_genome: str, chromosomes: str, work_dir: Path, lengths,
+                  listed=None):
     """PLINK 1 fileset: checked (sizes, magic, duplicate subjects), its .bim copied with the reference's
     contig names and the left-out records renamed so Hail skips them (:func:`contigs.clean_bim`)."""
     import hail as hl
@@ -150,14 +152,17 @@ def _import_plink(path: str, n_partitions, *, reference_genome: str, chromosomes
                              skip_invalid_loci=True)
         excluded, total = None, None
     else:
-        _, total = check_plink_fileset(prefix)
         bim = Path(prefix + ".bim")
         stat = bim.stat()
         key = hashlib.sha256(f"{bim.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{reference_genome}:{chromosomes}"
                              .encode()).hexdigest()[:16]
         clean = work_dir / f"{bim.stem}.{key}.bim"
-        excluded = contigs.clean_bim(bim, clean, reference_genome=reference_genome, lengths=lengths,
-                                     analysed=chromosomes)
+        if listed is not None and clean.exists():  # a re-import with more partitions: checked and cleaned already
+            excluded, total = listed
+        else:
+            _, total = check_plink_fileset(prefix)
+            excluded = contigs.clean_bim(bim, clean, reference_genome=reference_genome, lengths=lengths,
+                                         analysed=chromosomes)
         mt = hl.import_plink(bed=prefix + ".bed", bim=str(clean), fam=prefix + ".fam",
                              reference_genome=reference_genome, n_partitions=n_partitions, a2_reference=True,
                              contig_recoding={}, skip_invalid_loci=True)
