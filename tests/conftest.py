@@ -13,7 +13,7 @@ import pytest
 import statsmodels.api as sm
 
 from udip_gwas import config
-from udip_gwas.simulation.cohort import SimulationParams, simulate_cohort
+from udip_gwas.simulation.cohort import DEFAULT_EFFECTS, SimulationParams, simulate_cohort
 from udip_gwas.genetics.phenotypes import read_covariates
 from udip_gwas.fileformats import read_plink_dosages
 from udip_gwas.imaging.stages import run_train
@@ -24,10 +24,12 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory) -> dict:
-    """A small simulated cohort on the 8 mm grid: 400 discovery, 200 replication and 40 training subjects."""
+    """A small simulated cohort on the 8 mm grid: 400 discovery, 200 replication and 40 training subjects, with
+    the six strong planted effects (two chromosomes have no room for the weak ones too)."""
     out = tmp_path_factory.mktemp("cohort")
     params = SimulationParams(n_discovery=400, n_replication=200, n_train=40, chromosomes=(1, 6),
-                              variants_per_chromosome=600, grid_mm=8.0, seed=7)
+                              variants_per_chromosome=600, grid_mm=8.0, seed=7,
+                              effects=tuple(e for e in DEFAULT_EFFECTS if not e.weak))
     paths = simulate_cohort(out, params, workers=2)
     paths["root"] = out
     paths["params"] = params

@@ -93,3 +93,38 @@ def test_clump__index_variants_match_plink19(small_cohort, hail_session, tmp_pat
     ours = set(clump(cand, ld, p1=p1, p2=p2, r2=r2, kb=kb)["index_variant"])
     assert len(plink_index) >= 5
     assert ours == plink_index
+
+
+def test_merge_tests__overlapping_loci_keep_the_per_dimension_lead_and_renumber():
+    from udip_gwas.genetics.loci import merge_tests
+
+    cols = ["locus_id", "chromosome", "start", "end", "lead_variant", "test"]
+    per = pd.DataFrame([["L001", "1", 1000, 5000, "1:3000:A:G", "per_dimension"],
+                        ["L002", "2", 1000, 2000, "2:1500:A:G", "per_dimension"]], columns=cols)
+    joint = pd.DataFrame([["L001", "1", 4000, 9000, "1:4500:A:G", "joint"],
+                          ["L002", "1", 900_000, 910_000, "1:905000:A:G", "joint"],
+                          ["L003", "2", 200_000, 210_000, "2:205000:A:G", "joint"]], columns=cols)
+    out, mapping = merge_tests(per, joint, merge_kb=250)
+    assert out["locus_id"].tolist() == ["L001", "L002", "L003"]
+    assert out["test"].tolist() == ["per_dimension+joint", "joint", "per_dimension+joint"]
+    first = out.iloc[0]
+    assert (first["lead_variant"], first["start"], first["end"], first["test"]) == (
+        "1:3000:A:G", 1000, 9000, "per_dimension+joint")
+    # chromosome 2: the joint locus 198 kb from the per-dimension one merges (within 250 kb)
+    two = out[out["chromosome"] == "2"]
+    assert len(two) == 1 and two.iloc[0]["test"] == "per_dimension+joint" and two.iloc[0]["end"] == 210_000
+    assert out[out["lead_variant"] == "1:905000:A:G"]["test"].tolist() == ["joint"]
+    assert mapping[("joint", "L001")] == mapping[("per_dimension", "L001")] == "L001"
+    assert mapping[("joint", "L002")] == "L002" and mapping[("joint", "L003")] == "L003"
+
+
+def test_candidates_for_test__joint_view_uses_the_joint_p_and_sets():
+    from udip_gwas.genetics.loci import candidates_for_test
+
+    cand = pd.DataFrame({"variant_id": ["a", "b"], "neg_log_10_p_value": [9.0, 2.0],
+                         "joint_neg_log_10_p_value": [12.0, float("nan")], "sig_bonferroni": [[0], []],
+                         "jsig_bonferroni": [[1], []]})
+    view = candidates_for_test(cand, "joint")
+    assert view["variant_id"].tolist() == ["a"] and view["neg_log_10_p_value"].tolist() == [12.0]
+    assert view["sig_bonferroni"].tolist() == [[1]]
+    assert candidates_for_test(cand, "per_dimension")["neg_log_10_p_value"].tolist() == [9.0, 2.0]

@@ -158,3 +158,45 @@ def test_replication__a_cohort_with_the_alleles_in_the_other_order(gwas_run, tmp
     np.testing.assert_allclose(other_order["replication_beta"], same_order["replication_beta"], rtol=1e-6)
     np.testing.assert_allclose(other_order["replication_neg_log_10_p_value"],
                                same_order["replication_neg_log_10_p_value"], rtol=1e-6)
+
+
+def test_replicate_joint__bonferroni_over_tested_loci_and_joint_only_status():
+    from udip_gwas.genetics.replication import replicate_joint
+
+    loci = pd.DataFrame({"lead_variant": ["a", "b", "c", "d"], "lead_beta": [0.1, 0.2, -0.1, 0.3],
+                         "lead_dimension": "T1_001",
+                         "test": ["per_dimension", "joint", "joint", "per_dimension+joint"]})
+    rep = pd.DataFrame({"variant_id": ["a", "b", "c"], "dimension": "T1_001", "beta": [0.1, -0.2, -0.1],
+                        "standard_error": 0.01,
+                        "neg_log_10_p_value": [5.0, 5.0, 0.5], "n": 100})
+    joint = pd.DataFrame({"variant_id": ["a", "b", "c"], "joint_statistic": [3.0, 2.0, 1.1],
+                          "joint_neg_log_10_p_value": [1.5, 1.2, 0.9], "effect_correlation": [0.9, 0.8, 0.1]})
+    out = replicate_joint(replicate(loci, rep, alpha=0.05), joint, alpha=0.05)
+    # three loci tested by the joint test: threshold 0.05 / 3 (-log10 = 1.78): none passes; nominal 0.05 (1.30)
+    assert out["replication_joint_replicated"].tolist()[:3] == [False, False, False]
+    assert pd.isna(out["replication_joint_replicated"].iloc[3])
+    # a joint-only locus takes its status from the joint test: b at -log10 p 1.2 is not even nominal (1.30)
+    assert out.loc[1, "replication_status"] == "not replicated"
+    assert out.loc[0, "replication_status"] == "replicated"      # per-dimension rule for the others
+    assert out["replication_effect_correlation"].tolist()[:3] == [0.9, 0.8, 0.1]
+    joint.loc[1, "joint_neg_log_10_p_value"] = 2.0
+    out = replicate_joint(replicate(loci, rep, alpha=0.05), joint, alpha=0.05)
+    assert out.loc[1, "replication_status"] == "replicated" and bool(out.loc[1, "replicated"])
+
+
+def test_joint_chi2__matches_numpy_and_drops_a_singular_direction():
+    from scipy import stats
+
+    from udip_gwas.genetics.replication import joint_chi2
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(500, 3))
+    corr = np.corrcoef(a, rowvar=False)
+    z = np.array([2.0, -1.0, 3.0])
+    t, df, nlp, dropped = joint_chi2(z, corr)
+    assert t == pytest.approx(z @ np.linalg.solve(corr, z), rel=1e-10)
+    assert (df, dropped) == (3, 0) and nlp == pytest.approx(-np.log10(stats.chi2.sf(t, 3)), rel=1e-10)
+    # a fourth dimension equal to the first: C is singular, one direction dropped, the statistic unchanged
+    big = np.corrcoef(np.column_stack([a, a[:, 0]]), rowvar=False)
+    t4, df4, _, dropped4 = joint_chi2(np.append(z, z[0]), big)
+    assert (df4, dropped4) == (3, 1) and t4 == pytest.approx(t, rel=1e-6)

@@ -53,3 +53,26 @@ def test_compare_with_truth__recovery_window_outside_loci_novelty_and_perdi_top_
     assert per.loc["Pallidum", "perdi_top_regions"] == "Pallidum,Putamen"
     assert summary["perdi_top3_fraction"] == 1.0 and summary["perdi_top3_fraction_mean_abs_t"] == 0.0
     assert summary["replicated_fraction"] == 1.0 and summary["novelty_correct_fraction"] == 1.0
+
+
+def test_compare_with_truth__per_test_counts_weak_effects_and_joint_lambda():
+    from udip_gwas.simulation.truth import compare_with_truth, format_summary
+
+    truth = pd.DataFrame({"chromosome": [1, 2, 3], "base_pair_location": [1_000_000, 2_000_000, 3_000_000],
+                          "variant_id": ["1:1000000:A:G", "2:2000000:A:G", "3:3000000:A:G"],
+                          "region": ["Thalamus", "Amygdala", "Brain-Stem"], "kind": ["volume", "volume", "intensity"],
+                          "modality": "both", "known": [True, False, False], "weak": [False, True, True]})
+    loci = pd.DataFrame({"locus_id": ["L001", "L002"], "chromosome": ["1", "2"],
+                         "lead_position": [1_000_100, 2_000_000],
+                         "lead_dimension": ["T1_001", "T1_002"], "test": ["per_dimension+joint", "joint"],
+                         "novelty": ["known", "novel"], "replication_status": ["replicated", "replicated"]})
+    lam = pd.DataFrame({"set": ["T1", "all"], "df1": [128, 256], "df2": [2000, 1800], "lambda_gc": [1.01, 1.07]})
+    per, summary = compare_with_truth(loci, truth, joint_lambda=lam)
+    assert summary["planted"] == 1 and summary["recovered"] == 1 and summary["weak_planted"] == 2
+    assert summary["per_test"] == {"per_dimension": {"strong": 1, "weak": 0}, "joint": {"strong": 1, "weak": 1}}
+    assert summary["joint_recovers_per_dimension"] and summary["weak_found_by_joint"] == 1
+    assert summary["met"]["weak_found_by_joint"] is False            # target: 2
+    assert summary["met"]["joint_lambda_gc"] is False                 # 1.07 is outside 0.95-1.05
+    text = format_summary(per, summary)
+    assert "weak effects found by the joint test: 1" in text and "all 1.070" in text
+    assert "Amygdala (weak)" in text and "[joint]" in text

@@ -46,6 +46,32 @@ COMBINED = SUMSTATS + _cols(
     ("n_dimensions_p_lt_5e-8", "int", "dimensions with p < 5e-8 at this variant"),
 )
 
+#: ``gwas/joint/<set>.tsv.gz``: the joint F test of a set of dimensions per variant
+JOINT = _cols(
+    ("chromosome", "str", "chromosome, without a 'chr' prefix"),
+    ("base_pair_location", "int", "1-based position"),
+    ("effect_allele", "str", "the allele whose count is the regressor"),
+    ("other_allele", "str", "the reference allele"),
+    ("effect_allele_frequency", "float", "effect-allele frequency over the analysed samples"),
+    ("n", "int", "samples analysed"),
+    ("statistic", "float", "F of the single-predictor multivariate test (one-predictor MANOVA, Wilks' lambda, "
+                           "Hotelling's T2) of the set's dimensions"),
+    ("df1", "int", "numerator degrees of freedom: the dimensions tested (their rank)"),
+    ("df2", "int", "denominator degrees of freedom: n - k - df1, k the intercept and covariate columns"),
+    ("p_value", "p text", "upper-tail F p; written from -log10 p below 1e-300, so it never underflows"),
+    ("neg_log_10_p_value", "float", "-log10 p, from the F distribution's log tail"),
+    ("variant_id", "str", "chromosome:position:other_allele:effect_allele"),
+    ("rsid", "str", "the genotype file's variant id, #NA when it has none"),
+)
+
+#: ``gwas/joint/lambda_gc.tsv``
+JOINT_LAMBDA_GC = _cols(
+    ("set", "str", "the set of dimensions (a UDIP table's name, or 'all' for every table together)"),
+    ("df1", "int", "the F test's numerator degrees of freedom"),
+    ("df2", "int", "its denominator degrees of freedom"),
+    ("lambda_gc", "float", "median F over QC-passing variants / the median of F(df1, df2)"),
+)
+
 #: ``loci/loci.tsv`` and ``loci_genome_wide.tsv``, before the replication and novelty columns
 LOCI = _cols(
     ("locus_id", "str", "L001, L002, ... in genome order"),
@@ -69,7 +95,16 @@ LOCI = _cols(
     ("n_dimensions", "int", "dimensions significant at some variant of the locus"),
     ("dimensions", "str", "those dimensions, comma-separated"),
     ("mhc", "bool", "the locus overlaps the MHC of the genotypes' build"),
-    ("threshold_p", "float", "the significance threshold the locus was called at"),
+    ("threshold_p", "float", "the per-dimension significance threshold (5e-8 / dimensions for loci.tsv)"),
+    ("test", "str", "the test(s) that found the locus: per_dimension, joint, or per_dimension+joint"),
+    ("joint_set", "str", "the joint test's set with the smallest p at the lead (empty without the joint test)"),
+    ("joint_statistic", "float", "the lead's joint F in that set"),
+    ("joint_df1", "int", "its numerator degrees of freedom"),
+    ("joint_df2", "int", "its denominator degrees of freedom"),
+    ("joint_p_value", "p text", "its p, written from -log10 p"),
+    ("joint_neg_log_10_p_value", "float", "its -log10 p"),
+    ("joint_threshold_p", "float", "the joint test's threshold (5e-8 / sets for loci.tsv)"),
+    ("top_dimensions", "str", "the lead's five dimensions of largest |t| in the joint set, as dimension:t"),
 )
 
 #: replication columns added to the loci tables
@@ -82,7 +117,14 @@ REPLICATION = _cols(
     ("replication_same_sign", "bool", "the replication beta has the discovery's sign"),
     ("replicated", "bool", "same sign and p < replication.alpha / number of loci tested"),
     ("replicated_nominal", "bool", "same sign and p < replication.alpha"),
-    ("replication_status", "str", "replicated, nominal, not replicated, or not tested (lead absent)"),
+    ("replication_status", "str", "replicated, nominal, not replicated, or not tested (lead absent); for a locus "
+                                  "the joint test alone found, the joint test's outcome"),
+    ("replication_joint_statistic", "float", "the lead's joint statistic in the replication cohort (F from a "
+                                             "replication gwas; chi-square from summary statistics)"),
+    ("replication_joint_neg_log_10_p_value", "float", "its -log10 p"),
+    ("replication_joint_replicated", "bool", "joint p < replication.alpha / number of loci tested"),
+    ("replication_effect_correlation", "float", "Pearson correlation of the lead's discovery and replication betas "
+                                                "over the joint set's dimensions (the joint test has no sign)"),
 )
 
 #: novelty columns added to the loci tables
@@ -142,6 +184,8 @@ TABLES = {
     "gwas/dimensions/<dim>.tsv.gz (GWAS-SSF)": SUMSTATS,
     "gwas/combined.tsv.gz": COMBINED,
     "gwas/lambda_gc.tsv": LAMBDA_GC,
+    "gwas/joint/<set>.tsv.gz": JOINT,
+    "gwas/joint/lambda_gc.tsv": JOINT_LAMBDA_GC,
     "gwas/variants_excluded.tsv": VARIANTS_EXCLUDED,
     "gwas/dimensions_excluded.tsv": DIMENSIONS_EXCLUDED,
     "loci/loci.tsv": LOCI + REPLICATION + NOVELTY,

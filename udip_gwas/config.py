@@ -150,6 +150,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "block_size": Key(int, 128, "variants per matrix product in the association"),
         "n_partitions": Key(int, 0, "genotype import partitions (0: Hail's choice by file size, at least two "
                                     "per Spark core)"),
+        "joint_test": Key(bool, True, "the exact joint F test (one-predictor MANOVA) of each UDIP table's dimensions, "
+                                      "and of all tables together, per variant in the same pass (joint/<set>.tsv.gz)"),
         "per_dimension_tsv": Key(str, "all", "GWAS-SSF TSV per dimension: all, significant (a variant at p < 5e-8) "
                                              "or none", choices=("all", "significant", "none")),
     },
@@ -157,6 +159,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "gwas": Key(_OPT_PATH, None, "gwas output folder (default OUT/gwas)"),
         "p_threshold": Key(float, 5e-8, "genome-wide threshold before the Bonferroni correction"),
         "n_dimensions": Key(int, 0, "number of dimensions for Bonferroni (0: as many as tested)"),
+        "test": Key(str, "both", "which test's significant variants make loci: per_dimension (the published rule, "
+                                 "5e-8 / dimensions), joint (5e-8 / joint sets), or both (either, loci merged)",
+                    choices=("per_dimension", "joint", "both")),
+        "n_joint_sets": Key(int, 0, "number of joint sets for the joint test's Bonferroni (0: as many as tested)"),
         "clump_p2": Key(float, 1e-4, "p below which a variant can join an index variant's clump"),
         "clump_r2": Key(float, 0.1, "r2 above which a variant joins a clump"),
         "clump_kb": Key(int, 250, "clumping window in kb"),
@@ -190,6 +196,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                          "chromosome, position and alleles (swapped alleles flip beta)",
                         must_exist=True),
         "alpha": Key(float, 0.05, "family-wise alpha; divided by the number of loci"),
+        "z_correlation": Key(_OPT_PATH, None, "the dimensions' z correlation for the joint replication from summary "
+                                              "statistics: a TSV with a 'dimension' column and one column per "
+                                              "dimension (default: estimated from the files' null variants)",
+                             must_exist=True),
     },
     "novelty": {
         "prior_hits": Key(_OPT_PATH, None,
@@ -356,7 +366,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
 _PATH_KEYS = {
     "out", "images", "replication_images", "subjects", "cache_dir", "tmp_dir", "local_tmpdir", "genotypes",
     "sample_file", "covariates", "keep", "remove", "gwas", "sumstats", "ld_reference", "prior_hits", "atlas",
-    "atlas_labels", "genes", "loci", "perdi", "truth",
+    "atlas_labels", "genes", "loci", "perdi", "truth", "z_correlation",
 }
 
 

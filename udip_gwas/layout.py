@@ -117,6 +117,17 @@ class GwasFiles:
         return self.root / "variants_excluded.tsv"
 
     @property
+    def joint(self) -> Path:
+        return self.root / "joint"
+
+    def joint_set(self, name: str) -> Path:
+        return self.joint / f"{name}.tsv.gz"
+
+    @property
+    def joint_lambda_gc(self) -> Path:
+        return self.joint / "lambda_gc.tsv"
+
+    @property
     def dimensions_excluded(self) -> Path:
         return self.root / "dimensions_excluded.tsv"
 
@@ -184,6 +195,12 @@ class LociFiles:
 
     def regional_plot(self, locus_id: str) -> Path:
         return self.regional / f"{locus_id}.png"
+
+    def joint_manhattan(self, name: str) -> Path:
+        return self.root / f"joint_manhattan_{name}.png"
+
+    def joint_qq(self, name: str) -> Path:
+        return self.root / f"joint_qq_{name}.png"
 
     def dimension_manhattan(self, dimension: str) -> Path:
         return self.plots / f"manhattan_{dimension}.png"

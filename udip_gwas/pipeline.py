@@ -63,7 +63,8 @@ def stage_report(cfg: dict, out: Path) -> dict:
     from udip_gwas.simulation.truth import truth_section
 
     files = layout.ReportFiles(out)
-    outputs = run_report(cfg, out, sections=[truth_section(truth, files)])
+    gwas = layout.discovery_gwas(cfg["loci"]["gwas"] or layout.stage_dir(cfg["run"]["out"], "gwas"), required=False)
+    outputs = run_report(cfg, out, sections=[truth_section(truth, files, joint_lambda=gwas.joint_lambda_gc)])
     return {**outputs, "truth_comparison": str(files.truth_comparison), "truth_summary": str(files.truth_summary)}
 
 

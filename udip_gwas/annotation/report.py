@@ -119,10 +119,10 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
                exclusions: pd.DataFrame | None, lambda_gc: pd.DataFrame | None, manhattan: str | None,
                qq: str | None, montages: dict[str, str], extra_sections: list[tuple[str, str]] | None = None,
                dimension_manhattans: dict[str, str] | None = None,
-               regional_plots: dict[str, str] | None = None) -> None:
+               regional_plots: dict[str, str] | None = None, joint_plots: list[str] | None = None) -> None:
     """The HTML report; ``regional_plots`` and ``montages`` (by locus id) and ``dimension_manhattans`` (by
     dimension) are image data URIs, shown in each locus's card: its regional plot beside its PerDI map, then its
-    lead dimension's Manhattan plot."""
+    lead dimension's Manhattan plot; ``joint_plots``: the joint test's Manhattan and QQ plots per set."""
     e = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
@@ -157,11 +157,15 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
     for uri in (manhattan, qq):
         if uri:
             parts.append(f"<img src='{uri}' alt='plot'>")
+    if joint_plots:
+        parts.append("<h2>Joint test (all dimensions of a set together)</h2>")
+        parts += [f"<img src='{uri}' alt='joint test plot'>" for uri in joint_plots]
     parts.append(f"<h2>Loci ({len(report)})</h2>")
     shown = report.assign(lead_p_value=[p_text(x) for x in report["lead_neg_log_10_p_value"]]) \
         if "lead_neg_log_10_p_value" in report.columns else report
-    cols = [c for c in ["locus_id", "chromosome", "start", "end", "lead_rsid", "lead_dimension", "lead_p_value",
-                        "n_significant_variants", "n_dimensions", "nearest_genes", "top_region", "replication_status",
+    cols = [c for c in ["locus_id", "chromosome", "start", "end", "lead_rsid", "test", "lead_dimension", "lead_p_value",
+                        "joint_set", "joint_p_value", "n_significant_variants", "n_dimensions", "nearest_genes",
+                        "top_region", "replication_status",
                         "novelty", "mhc"] if c in shown.columns]
     parts.append(_table(shown[cols]) if len(shown) else "<p>No locus reached the significance threshold.</p>")
     for r in shown.to_dict("records"):
@@ -171,11 +175,22 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
               ("lead beta (se), p", f"{r.get('lead_beta', float('nan')):.3g} "
                                     f"({r.get('lead_standard_error', float('nan')):.3g}), "
                                     f"{r.get('lead_p_value')}"),
+              ("found by", {"per_dimension": "the per-dimension test", "joint": "the joint test",
+                            "per_dimension+joint": "the per-dimension and the joint test"}.get(
+                                r.get("test"), "the per-dimension test")),
+              ("joint test at the lead",
+               f"{r.get('joint_set')}: F = {r.get('joint_statistic', float('nan')):.3g} on "
+               f"({_int(r.get('joint_df1'))}, {_int(r.get('joint_df2'))}) df, p = {r.get('joint_p_value')}"
+               if isinstance(r.get("joint_set"), str) else "not run"),
+              ("top dimensions (t)", r.get("top_dimensions", "")),
               ("significant variants", _int(r.get("n_significant_variants"))),
               ("dimensions", r.get("dimensions")), ("nearest gene(s)", f"{r.get('nearest_genes', '')} "
                                                                         f"({_int(r.get('nearest_gene_distance'))} bp)"),
               ("overlapping genes", r.get("overlapping_genes", "")),
-              ("replication", f"{r.get('replication_status', 'not run')}"),
+              ("replication", f"{r.get('replication_status', 'not run')}"
+                              + (f"; joint p {p_text(r['replication_joint_neg_log_10_p_value'])}, effect correlation "
+                                 f"{r.get('replication_effect_correlation', float('nan')):.2f}"
+                                 if pd.notna(r.get("replication_joint_neg_log_10_p_value", float("nan"))) else "")),
               ("novelty", f"{r.get('novelty', 'not run')} &mdash; {e(str(r.get('novelty_reason', '')))}"),
               ("top PerDI regions", r.get("top_regions", "")), ("MHC", r.get("mhc"))]
         card = "".join(f"<div>{e(k)}</div><div>{v if k == 'novelty' else e(str(v))}</div>" for k, v in kv)

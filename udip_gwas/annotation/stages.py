@@ -243,6 +243,7 @@ def run_report(cfg: dict, out: Path, *, sections: list[ReportSection] | None = N
                dimension_manhattans={d: uri for d in set(report.get("lead_dimension", []))
                                      if (uri := _file_png(loci_files.dimension_manhattan(d)))},
                regional_plots={lid: uri for lid in report.get("locus_id", [])
-                               if (uri := _file_png(loci_files.regional_plot(lid)))})
+                               if (uri := _file_png(loci_files.regional_plot(lid)))},
+               joint_plots=[uri for f in sorted(loci_files.root.glob("joint_*.png")) if (uri := _file_png(f))])
     log.info("report: %d loci; %s", len(report), files.html)
     return {"locus_report": str(files.locus_report), "html": str(files.html)}

@@ -25,10 +25,29 @@ Two engines give the same statistics:
 ``-log10 p`` is computed from the t statistic in log space, so it stays finite where ``p`` underflows;
 ``p = 10^-(-log10 p)``.
 
+Joint test of a set of dimensions (on by default, ``gwas.joint_test``): per variant and per set S of ``p``
+dimensions (each UDIP table, and all tables together when there are several), the single-predictor
+multivariate test (one-predictor MANOVA: Wilks' lambda, Hotelling's T², the F test of the phenotype block in
+the regression of the dosage on ``[1, covariates, Y_S]``)::
+
+    R² = x'R_S (R_S'R_S)^-1 R_S'x / x_r'x_r,   F = (R²/r) / ((1 - R²)/(n - k - r))  on (r, n - k - r) df
+
+with ``k`` the columns of ``[1, covariates]`` and ``r`` the rank of ``R_S`` (``p`` unless dimensions are
+collinear). It is computed from the product the engine has anyway: with the thin SVD ``R_S = U D V'``,
+``x'R_S (R_S'R_S)^-1 R_S'x = |x'R_S V D^-1|²`` (the squared length of ``x`` projected on an orthonormal basis of
+R_S's columns), so each block needs one more small product, ``x'R`` (block x dims) by the fixed
+``V D^-1`` (dims x r). The SVD of R_S works at R_S's condition number where inverting R_S'R_S would square it,
+and its singular values give the rank: directions with ``d_i < JOINT_RANK_RTOL * d_max`` are dropped (and
+reported) instead of amplifying rounding. ``-log10 p`` comes from the F distribution's log upper tail (exact
+far in the tail). The test assumes multivariate-normal residuals with a common covariance; n - k - r is
+refused below 1 and warned below ``JOINT_MIN_DF2_PER_DF1 * r``.
+
 Output Hail Table (``gwas.ht``), keyed by ``locus, alleles``; array fields are indexed like the global
 ``dimensions``: ``rsid, variant_id, n, effect_allele_frequency, call_rate, mac, info, hwe_p, qc_fail,
 beta[], standard_error[], t_stat[], p_value[], neg_log_10_p_value[]``; globals ``dimensions,
-covariates, n_samples, dof, engine``. A variant without variation after the covariates are projected out
+covariates, n_samples, dof, engine``. With the joint test: ``joint_statistic[], joint_p_value[],
+joint_neg_log_10_p_value[]`` indexed like the global ``joint_sets`` (``name, dimensions, df1, df2,
+dropped_directions``). A variant without variation after the covariates are projected out
 (monomorphic, or all genotypes missing) has missing statistics.
 """
 
@@ -55,6 +74,108 @@ DEGENERATE_RTOL = 1e-8
 #: residualised sum of squares (``dof / (dof + t²)``) is at rounding level, a fit no real data gives: it gets no
 #: statistics (float64 sums of squares carry about 1e-16 relative error; 1e-10 leaves room for the product)
 RSS_RTOL = 1e-10
+#: joint test: an SVD direction of a set's residualised phenotypes with singular value at most this fraction of the
+#: largest is dropped (its variance is 1e-12 of the largest: rounding level for float64 sums of squares)
+JOINT_RANK_RTOL = 1e-6
+#: joint test: below this many error degrees of freedom per tested direction (n - k - r < 10 r) the F test leans
+#: on the normality of the residuals, and a warning says so
+JOINT_MIN_DF2_PER_DF1 = 10
+_JOINT_FIELDS = ("joint_statistic", "joint_p_value", "joint_neg_log_10_p_value")
+
+
+def joint_whitening(resid: np.ndarray, sets: list[tuple[str, list[int]]], *, n_basis: int) -> tuple[np.ndarray, list]:
+    """The joint test's fixed matrix and its sets.
+
+    Parameters
+    ----------
+    resid
+        Covariate-residualised phenotypes (samples x dimensions).
+    sets
+        ``(name, column indices)`` per set.
+    n_basis
+        ``k``: the columns of ``[1, covariates]``.
+
+    Returns
+    -------
+    w, info
+        ``w`` (dimensions x total rank): per set, side by side, ``V D^-1`` of the set's thin SVD on its rows
+        (zeros elsewhere), so that ``x'R @ w`` holds each set's orthonormal-basis projections; ``info`` per
+        set: ``dict(name, dimensions (indices), df1, df2, dropped_directions, start, stop)`` (its columns of w).
+    """
+    n = resid.shape[0]
+    blocks, info, start = [], [], 0
+    for name, idx in sets:
+        _, d, vt = np.linalg.svd(resid[:, idx], full_matrices=False)
+        keep = d > JOINT_RANK_RTOL * d.max() if len(d) and d.max() > 0 else np.zeros(len(d), dtype=bool)
+        r = int(keep.sum())
+        df2 = n - n_basis - r
+        if r == 0:
+            raise InputError(f"gwas joint test of set {name}: no dimension varies after the covariates")
+        if df2 < 1:
+            raise InputError(f"gwas joint test of set {name}: {n} samples, {n_basis} intercept and covariate columns "
+                             f"and {r} dimensions leave n - k - p = {df2} error degrees of freedom; the test needs at "
+                             "least 1 (and 10 per dimension to lean little on normality): analyse more subjects, "
+                             "fewer dimensions, or set gwas.joint_test = false")
+        if df2 < JOINT_MIN_DF2_PER_DF1 * r:
+            log.warning("gwas joint test of set %s: n - k - p = %d error degrees of freedom for %d dimensions (fewer "
+                        "than %d per dimension): the F test's p-values lean on multivariate-normal residuals", name,
+                        df2, r, JOINT_MIN_DF2_PER_DF1)
+        if r < len(idx):
+            log.warning("gwas joint test of set %s: the %d dimensions span %d directions; %d near-collinear "
+                        "direction(s) left out (df1 = %d)", name, len(idx), r, len(idx) - r, r)
+        w = np.zeros((resid.shape[1], r))
+        w[idx, :] = vt[keep].T / d[keep]
+        blocks.append(w)
+        info.append(dict(name=name, dimensions=list(idx), df1=r, df2=df2, dropped_directions=len(idx) - r,
+                         start=start, stop=start + r))
+        start += r
+    return np.hstack(blocks), info
+
+
+def joint_segments(info) -> np.ndarray:
+    """(total rank x sets) 0/1 matrix that sums each set's columns of :func:`joint_whitening`'s projections."""
+    seg = np.zeros((info[-1]["stop"], len(info)))
+    for j, s in enumerate(info):
+        seg[s["start"]:s["stop"], j] = 1.0
+    return seg
+
+
+def joint_f(xr, xrxr, w, seg, df_ratio):
+    """The joint F per row and set (a Hail ndarray, rows x sets) from ``x'R`` (rows x dimensions), ``x_r'x_r``
+    (rows x 1) and the globals ``w`` (:func:`joint_whitening`), ``seg`` (:func:`joint_segments`) and ``df_ratio``
+    (1 x sets: ``df2 / df1``). ``F = (R²/df1) / ((1 - R²)/df2)`` with ``R² = |x'U|² / x_r'x_r``; ``1 - R²`` is
+    taken from the sums (``(x_r'x_r - |x'U|²) / x_r'x_r``), so the ratio is
+    ``|x'U|² / (x_r'x_r - |x'U|²) * df2/df1``."""
+    z = xr @ w
+    ss = (z * z) @ seg
+    return ss / (xrxr - ss) * df_ratio
+
+
+def joint_nlp(f, df1: int, df2: int):
+    """``-log10 p`` of an F statistic from its log upper tail (finite where p underflows); missing where F is not
+    finite or shows an exact fit (``1 - R²`` at rounding level, :data:`RSS_RTOL`)."""
+    import hail as hl
+
+    ok = hl.is_finite(f) & (f >= 0) & (f < df2 / df1 * (1.0 / RSS_RTOL - 1.0))
+    return hl.or_missing(ok, -hl.pF(f, df1, df2, lower_tail=False, log_p=True) / np.log(10.0))
+
+
+def _joint_globals(joint) -> dict:
+    import hail as hl
+
+    w, info = joint
+    return {"_w": hl.nd.array(w), "_seg": hl.nd.array(joint_segments(info)),
+            "_dfr": hl.nd.array(np.array([[s["df2"] / s["df1"] for s in info]]))}
+
+
+def _joint_row(f_at, info) -> dict:
+    """The three joint fields of one variant from ``f_at(j)``, its F for set j."""
+    import hail as hl
+
+    nlp = hl.array([hl.rbind(f_at(j), lambda f, s=s: joint_nlp(f, s["df1"], s["df2"])) for j, s in enumerate(info)])
+    stat = hl.array([hl.rbind(f_at(j), lambda f, s=s: hl.or_missing(hl.is_defined(joint_nlp(f, s["df1"], s["df2"])),
+                                                                      f)) for j, s in enumerate(info)])
+    return dict(joint_statistic=stat, joint_neg_log_10_p_value=nlp, joint_p_value=nlp.map(_p_from_nlp))
 
 
 def neg_log10_p_expr(t, dof):
@@ -116,7 +237,7 @@ def resolve_engine(engine: str) -> str:
 
 
 def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int = 128, engine: str = "auto",
-                        samples: list[str] | None = None):
+                        samples: list[str] | None = None, joint_sets: list[tuple[str, list[str]]] | None = None):
     """Run the association of every phenotype in ``analysis`` on the MatrixTable ``mt``.
 
     Parameters
@@ -134,12 +255,16 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
     samples
         The MatrixTable's column ids in column order, where the caller has collected them already (saves a
         Hail job); collected here otherwise.
+    joint_sets
+        ``(name, dimension names)`` per set of the joint test (module docstring); None or empty: no joint test.
 
     Returns
     -------
     hail.Table
         See the module docstring. Variants failing QC are kept with ``qc_fail`` set.
     """
+    import hail as hl
+
     engine = resolve_engine(engine)
     # choose_cols by column index rather than a filter_cols condition, which Hail evaluates per entry
     keep = set(analysis.table["IID"].astype(str))
@@ -153,17 +278,54 @@ def gwas_all_dimensions(mt, analysis: AnalysisSet, *, qc: dict, block_size: int 
     mt = annotate_variant_qc(mt, **qc)
     n = len(table)
     dof = n - q.shape[1] - 1
+    y = table[analysis.phenotypes].to_numpy(dtype=np.float64)
+    resid = y - q @ (q.T @ y)
+    joint = None
+    if joint_sets:
+        where = {d: i for i, d in enumerate(analysis.phenotypes)}
+        joint = joint_whitening(resid, [(name, [where[d] for d in dims if d in where]) for name, dims in joint_sets],
+                                n_basis=q.shape[1])
     if engine == "blocked":
-        res = _blocked(mt, table[analysis.phenotypes].to_numpy(dtype=np.float64), q, block_size=block_size,
-                       dof=dof)
+        res = _blocked(mt, y, q, block_size=block_size, dof=dof, joint=joint)
     else:
         res = _hail_lrr(mt, table, analysis, block_size=block_size)
         res = res.annotate(neg_log_10_p_value=res.t_stat.map(lambda t: neg_log10_p_expr(t, dof)))
         res = res.annotate(p_value=res.neg_log_10_p_value.map(_p_from_nlp))
-    res = _drop_exact_fits(res.select("rsid", "variant_id", "n", *QC_FIELDS, *_STAT_FIELDS), dof=dof,
+        if joint:
+            res = _joint_from_lrr(res, (resid ** 2).sum(axis=0), dof=dof, joint=joint)
+    extra = _JOINT_FIELDS if joint else ()
+    res = _drop_exact_fits(res.select("rsid", "variant_id", "n", *QC_FIELDS, *_STAT_FIELDS, *extra), dof=dof,
                            n_dims=len(analysis.phenotypes))
-    return res.select_globals(dimensions=list(analysis.phenotypes), covariates=list(analysis.covariates),
-                              n_samples=n, dof=dof, engine=engine)
+    globals_ = dict(dimensions=list(analysis.phenotypes), covariates=list(analysis.covariates), n_samples=n,
+                    dof=dof, engine=engine)
+    if joint:
+        globals_["joint_sets"] = [
+            hl.Struct(name=s["name"], dimensions=[analysis.phenotypes[i] for i in s["dimensions"]], df1=s["df1"],
+                      df2=s["df2"], dropped_directions=s["dropped_directions"]) for s in joint[1]]
+    return res.select_globals(**globals_)
+
+
+def joint_sets_of(ht) -> list:
+    """The joint test's sets of a gwas table (``name, dimensions, df1, df2, dropped_directions``); empty when the
+    table has no joint test."""
+    import hail as hl
+
+    return list(hl.eval(ht.joint_sets)) if "joint_sets" in ht.globals.dtype.fields else []
+
+
+def _joint_from_lrr(res, yy: np.ndarray, *, dof: int, joint):
+    """The joint test from ``linear_regression_rows``' per-dimension beta and se: ``x_r'x_r = yy_d / (dof se_d² +
+    beta_d²)`` and ``x'R_d = beta_d x_r'x_r`` (any dimension gives the same ``x_r'x_r``; the first is used)."""
+    import hail as hl
+
+    res = res.annotate_globals(**_joint_globals(joint))
+    res = res.annotate(_xrxr=float(yy[0]) / (dof * res.standard_error[0] ** 2 + res.beta[0] ** 2))
+    xr = hl.nd.array(res.beta.map(lambda b: b * res._xrxr)).reshape((1, -1))
+    res = res.annotate(_f=joint_f(xr, hl.nd.array([[res._xrxr]]), res._w, res._seg, res._dfr))
+    fields = _joint_row(lambda j: res._f[0, j], joint[1])
+    ok = hl.is_defined(res.beta) & hl.is_defined(res.beta[0])
+    res = res.annotate(**{k: hl.or_missing(ok, v) for k, v in fields.items()})
+    return res.drop("_xrxr", "_f").drop(*_joint_globals(joint))
 
 
 def _drop_exact_fits(res, *, dof: int, n_dims: int):
@@ -228,7 +390,7 @@ def _hail_lrr(mt, table, analysis: AnalysisSet, *, block_size: int):
     return res.drop("y_transpose_x", "sum_x", "p_value")
 
 
-def _blocked(mt, y: np.ndarray, q: np.ndarray, *, block_size: int, dof: int):
+def _blocked(mt, y: np.ndarray, q: np.ndarray, *, block_size: int, dof: int, joint=None):
     """The blocked engine (module docstring): residualised phenotypes, one matrix product per block.
 
     ``y`` (samples x dimensions) and ``q`` (the covariate basis) have their rows in ``mt``'s column order,
@@ -240,7 +402,8 @@ def _blocked(mt, y: np.ndarray, q: np.ndarray, *, block_size: int, dof: int):
     yy = (resid ** 2).sum(axis=0)
     n_samples, n_dims = y.shape
     ht = mt.select_entries("dosage")._localize_entries("_entries", "_cols")
-    ht = ht.select_globals(_rq=hl.nd.array(np.hstack([resid, q])), _yy=hl.nd.array(yy))
+    extra = _joint_globals(joint) if joint else {}
+    ht = ht.select_globals(_rq=hl.nd.array(np.hstack([resid, q])), _yy=hl.nd.array(yy), **extra)
     # a missing dosage becomes the variant's mean dosage (twice the allele frequency from the QC pass)
     ht = ht.annotate(_x=hl.rbind(2.0 * ht.effect_allele_frequency,
                                  lambda mean: ht._entries.map(lambda e: hl.or_else(e.dosage, mean))))
@@ -263,6 +426,9 @@ def _blocked(mt, y: np.ndarray, q: np.ndarray, *, block_size: int, dof: int):
     grouped = grouped.annotate(_t=grouped._beta / grouped._se)
     grouped = grouped.annotate(_nlp=grouped._t.map(lambda t: neg_log10_p_expr(t, dof)))
     grouped = grouped.annotate(_p=grouped._nlp.map(_p_from_nlp))
+    if joint:
+        grouped = grouped.annotate(_jf=joint_f(grouped._prod[:, :n_dims], grouped._xrxr.reshape((-1, 1)), grouped._w,
+                                               grouped._seg, grouped._dfr))
     rows, xx, xrxr = grouped._rows, grouped._xx, grouped._xrxr
 
     def one(i):
@@ -270,6 +436,9 @@ def _blocked(mt, y: np.ndarray, q: np.ndarray, *, block_size: int, dof: int):
         stats = {name: hl.or_missing(ok, _row_of(m, i, n_dims))
                  for name, m in (("beta", grouped._beta), ("standard_error", grouped._se), ("t_stat", grouped._t),
                                  ("neg_log_10_p_value", grouped._nlp), ("p_value", grouped._p))}
+        if joint:
+            joint_fields = _joint_row(lambda j: grouped._jf[i, j], joint[1])
+            stats.update({k: hl.or_missing(ok, v) for k, v in joint_fields.items()})
         return rows[i].drop("_x").annotate(n=hl.int32(n_samples), **stats)
 
     grouped = grouped.select(_out=hl.range(hl.len(rows)).map(one))
@@ -299,7 +468,7 @@ _LAMBDA_SKETCH_K = 5000
 _MEDIAN_WINDOW = 0.005
 
 
-def median_nlp_aggregation(ht):
+def median_nlp_aggregation(ht, field: str = "neg_log_10_p_value"):
     """Per dimension, the QC-passing variants' count and the sketch's quantiles of ``-log10 p`` at 0.5 -/+
     :data:`_MEDIAN_WINDOW`: the first of the two passes of :func:`exact_median_nlp`, to combine with other
     aggregations in one pass over the table."""
@@ -308,10 +477,10 @@ def median_nlp_aggregation(ht):
     w = _MEDIAN_WINDOW
     return hl.agg.filter(hl.is_missing(ht.qc_fail), hl.agg.array_agg(lambda x: hl.struct(
         n=hl.agg.count_where(hl.is_defined(x)),
-        bounds=hl.agg.approx_quantiles(x, [0.5 - w, 0.5 + w], k=_LAMBDA_SKETCH_K)), ht.neg_log_10_p_value))
+        bounds=hl.agg.approx_quantiles(x, [0.5 - w, 0.5 + w], k=_LAMBDA_SKETCH_K)), ht[field]))
 
 
-def exact_median_nlp(ht, windows) -> list[float | None]:
+def exact_median_nlp(ht, windows, field: str = "neg_log_10_p_value") -> list[float | None]:
     """The exact median of ``-log10 p`` per dimension over the QC-passing variants (the mean of the two middle
     values for an even count), from the windows of :func:`median_nlp_aggregation` and one more pass: the count
     below each window and the values inside it. Exact and repeatable, where Hail's quantile sketch alone is
@@ -319,7 +488,7 @@ def exact_median_nlp(ht, windows) -> list[float | None]:
     import hail as hl
 
     bounds = [(float(w.bounds[0]), float(w.bounds[1])) if w.n else (0.0, -1.0) for w in windows]
-    pairs = hl.zip(ht.neg_log_10_p_value, hl.literal(bounds))
+    pairs = hl.zip(ht[field], hl.literal(bounds))
     got = ht.aggregate(hl.agg.filter(hl.is_missing(ht.qc_fail), hl.agg.array_agg(lambda t: hl.struct(
         below=hl.agg.count_where(t[0] < t[1][0]),
         inside=hl.agg.filter((t[0] >= t[1][0]) & (t[0] <= t[1][1]), hl.agg.collect(t[0]))), pairs)))
@@ -348,20 +517,40 @@ def lambda_gc_from_medians(medians) -> list[float]:
             for m in medians]
 
 
+def joint_lambda_from_medians(medians, sets) -> list[float]:
+    """Lambda GC of the joint test per set on the F statistic's own null: the median F (from the median
+    ``-log10 p``, :func:`exact_median_nlp`) over the median of F(df1, df2)."""
+    from scipy import stats
+
+    return [float(stats.f.isf(10.0 ** -float(m), s.df1, s.df2) / stats.f.median(s.df1, s.df2)) if m is not None
+            else float("nan") for m, s in zip(medians, sets)]
+
+
 def summarise_results(ht, *, best_per_dimension: bool = False) -> dict:
     """Two passes over a gwas table for its run summary: ``qc`` (variant count per QC outcome, ``pass`` for the
-    passing ones), ``lambda_gc`` (per dimension, from the exact median: :func:`exact_median_nlp`) and, with
-    ``best_per_dimension``, ``best_nlp``: each dimension's largest ``-log10 p``."""
+    passing ones), ``lambda_gc`` (per dimension, from the exact median: :func:`exact_median_nlp`), with the joint
+    test ``joint_lambda_gc`` (per set, :func:`joint_lambda_from_medians`) and, with ``best_per_dimension``,
+    ``best_nlp``: each dimension's largest ``-log10 p``."""
     import hail as hl
 
+    sets = joint_sets_of(ht)
     aggs = {"qc": hl.agg.counter(hl.or_else(ht.qc_fail, "pass")), "median_windows": median_nlp_aggregation(ht)}
+    if sets:
+        aggs["joint_windows"] = median_nlp_aggregation(ht, "joint_neg_log_10_p_value")
     if best_per_dimension:
         aggs["best_nlp"] = hl.agg.array_agg(lambda x: hl.agg.max(x), ht.neg_log_10_p_value)
     agg = ht.aggregate(hl.struct(**aggs))
+    joint_lambdas = []
+    if sets:
+        joint_lambdas = joint_lambda_from_medians(
+            exact_median_nlp(ht, agg.joint_windows, "joint_neg_log_10_p_value"), sets)
+        for s, lam in zip(sets, joint_lambdas):
+            log.info("joint test of %s (F on %d, %d df): lambda GC %.3f", s.name, s.df1, s.df2, lam)
     qc_counts = {k: int(v) for k, v in agg.qc.items()}
     log.info("variant QC: %d variants, %d pass; removed %s", sum(qc_counts.values()), qc_counts.get("pass", 0),
              {k: v for k, v in qc_counts.items() if k != "pass"} or "none")
     lambdas = lambda_gc_from_medians(exact_median_nlp(ht, agg.median_windows))
     log.info("lambda GC: median %.3f (range %.3f-%.3f)", np.nanmedian(lambdas), np.nanmin(lambdas),
              np.nanmax(lambdas))
-    return {"qc": qc_counts, "lambda_gc": lambdas, "best_nlp": agg.best_nlp if best_per_dimension else None}
+    return {"qc": qc_counts, "lambda_gc": lambdas, "best_nlp": agg.best_nlp if best_per_dimension else None,
+            "joint_sets": sets, "joint_lambda_gc": joint_lambdas}

@@ -5,6 +5,11 @@ Multi-dimension rule: a variant's p for clumping is its smallest p over the dime
 ``neg_log_10_p_value`` in the combined table); a variant is significant when that p is below the
 Bonferroni threshold ``p_threshold / n_dimensions`` (5e-8 / 128 = 3.9e-10 by default).
 
+Joint-test rule (``loci.test = joint``): the same, with a variant's smallest joint-test p over the sets
+(T1, T2, all) against ``p_threshold / n_sets``. ``both`` calls loci by each rule and merges the loci that
+overlap or lie within ``merge_kb``; a merged locus keeps the per-dimension lead (the published rule) and says
+which tests found it.
+
 PLINK-style clumping (``clump``): variants in order of increasing p; each variant with p < p1 not yet in a
 clump becomes an index variant and takes every not-yet-clumped variant within ``kb`` with p < p2 and
 r² >= ``r2``. This reproduces PLINK 1.9 ``--clump`` index variants.
@@ -157,8 +162,10 @@ def risk_loci(variants: pd.DataFrame, ld: pd.DataFrame, *, threshold: float, can
 # --- from the gwas table to loci --------------------------------------------------------------------
 
 
-def collect_candidates(ht, *, p2: float, thresholds: dict[str, float]) -> pd.DataFrame:
-    """Variants of a gwas table (QC-passing) whose smallest p over dimensions is below ``p2``.
+def collect_candidates(ht, *, p2: float, thresholds: dict[str, float],
+                       joint_thresholds: dict[str, float] | None = None, joint_p2: float | None = None) -> pd.DataFrame:
+    """Variants of a gwas table (QC-passing) whose smallest p over dimensions is below ``p2`` or, with
+    ``joint_thresholds``, whose smallest joint-test p over sets is below ``joint_p2``.
 
     Returns
     -------
@@ -166,13 +173,19 @@ def collect_candidates(ht, *, p2: float, thresholds: dict[str, float]) -> pd.Dat
         ``variant_id, rsid, chromosome, base_pair_location, other_allele, effect_allele,
         effect_allele_frequency, n, neg_log_10_p_value`` (the smallest p's), ``best_index`` (its dimension's
         index), ``beta, standard_error, p_value`` there, per threshold name ``sig_<name>`` (the indices of
-        the dimensions below it) and ``lead_dimension`` (the name of ``best_index``).
+        the dimensions below it) and ``lead_dimension`` (the name of ``best_index``); with the joint test
+        ``joint_neg_log_10_p_value`` (the smallest over sets), ``joint_set`` (its set's index), ``joint_statistic``,
+        and per threshold name ``jsig_<name>`` (the indices of the sets below it).
     """
     import hail as hl
 
     ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
     ht = ht.annotate(_nlp=hl.max(ht.neg_log_10_p_value), _best=hl.argmax(ht.neg_log_10_p_value))
-    ht = ht.filter(ht._nlp > -np.log10(p2))
+    if joint_thresholds:
+        ht = ht.annotate(_jnlp=hl.max(ht.joint_neg_log_10_p_value), _jbest=hl.argmax(ht.joint_neg_log_10_p_value))
+        ht = ht.filter(hl.or_else(ht._nlp > -np.log10(p2), False) | hl.or_else(ht._jnlp > -np.log10(joint_p2), False))
+    else:
+        ht = ht.filter(hl.or_else(ht._nlp > -np.log10(p2), False))
     nlp = ht.neg_log_10_p_value
     fields = dict(
         variant_id=ht.variant_id, rsid=ht.rsid, chromosome=contig_name(ht.locus),
@@ -182,16 +195,38 @@ def collect_candidates(ht, *, p2: float, thresholds: dict[str, float]) -> pd.Dat
         p_value=ht.p_value[ht._best],
     )
     for name, p in thresholds.items():
-        fields[f"sig_{name}"] = hl.range(hl.len(nlp)).filter(lambda i: nlp[i] > -np.log10(p))
+        fields[f"sig_{name}"] = hl.range(hl.len(nlp)).filter(lambda i: hl.or_else(nlp[i] > -np.log10(p), False))
+    if joint_thresholds:
+        jnlp = ht.joint_neg_log_10_p_value
+        fields.update(joint_neg_log_10_p_value=ht._jnlp, joint_set=ht._jbest,
+                      joint_statistic=ht.joint_statistic[ht._jbest])
+        for name, p in joint_thresholds.items():
+            fields[f"jsig_{name}"] = hl.range(hl.len(jnlp)).filter(lambda i: hl.or_else(jnlp[i] > -np.log10(p), False))
     dims = list(hl.eval(ht.dimensions))
     cand = ht.select(**fields).to_pandas()
-    cand["lead_dimension"] = [dims[i] for i in cand["best_index"]]
+    cand["lead_dimension"] = [dims[i] if i == i and i is not None else None for i in cand["best_index"]]
     return cand
 
 
+def candidates_for_test(cand: pd.DataFrame, test: str) -> pd.DataFrame:
+    """The candidates as one test sees them: ``neg_log_10_p_value`` and ``sig_<name>`` are the test's (the joint
+    test's smallest p over sets for ``joint``), and variants without a p in that test are left out."""
+    if test == "per_dimension":
+        return cand[cand["neg_log_10_p_value"].notna()]
+    v = cand.copy()
+    v["neg_log_10_p_value"] = v["joint_neg_log_10_p_value"]
+    for c in [c for c in v.columns if c.startswith("jsig_")]:
+        v["sig_" + c[5:]] = v[c]
+    return v[v["neg_log_10_p_value"].notna()].reset_index(drop=True)
+
+
 def near_significant(cand: pd.DataFrame, *, threshold: float, kb: int) -> pd.DataFrame:
-    """The candidates within ``kb`` of a variant below ``threshold`` (the only ones clumping can use)."""
-    sig = cand[cand["neg_log_10_p_value"] > -np.log10(threshold)]
+    """The candidates within ``kb`` of a variant below ``threshold`` in either test (the only ones clumping can
+    use)."""
+    best = cand["neg_log_10_p_value"].fillna(-1.0)
+    if "joint_neg_log_10_p_value" in cand:
+        best = np.maximum(best, cand["joint_neg_log_10_p_value"].fillna(-1.0))
+    sig = cand[best > -np.log10(threshold)]
     near = np.zeros(len(cand), dtype=bool)
     for chrom, grp in sig.groupby("chromosome"):
         pos = np.sort(grp["base_pair_location"].to_numpy())
@@ -209,19 +244,26 @@ def candidates_table(cand: pd.DataFrame, dims: list[str], thresholds: dict[str, 
     out = cand.drop(columns=["best_index"]).copy()
     for name in thresholds:
         out[f"dimensions_{name}"] = [",".join(dims[i] for i in s) for s in cand[f"sig_{name}"]]
-    return out.drop(columns=[f"sig_{n}" for n in thresholds])
+    return out.drop(columns=[c for c in out.columns if c.startswith(("sig_", "jsig_"))])
 
 
-def describe_loci(loci: pd.DataFrame, cand: pd.DataFrame, dims: list[str], name: str, thr: float) -> pd.DataFrame:
-    """The ``loci.tsv`` table (:data:`udip_gwas.columns.LOCI`) of :func:`risk_loci`'s loci: each locus's lead
-    statistics and the dimensions significant inside it at threshold ``name`` (p ``thr``)."""
+def describe_loci(loci: pd.DataFrame, view: pd.DataFrame, cand: pd.DataFrame, dims: list[str], name: str, *,
+                  thr: float, joint_thr: float | None, test: str, sets: list) -> pd.DataFrame:
+    """The ``loci.tsv`` table (:data:`udip_gwas.columns.LOCI`) of :func:`risk_loci`'s loci called on ``view`` (the
+    test's candidates, :func:`candidates_for_test`): each locus's lead statistics (per dimension and joint, from
+    ``cand``) and the dimensions significant inside it at threshold ``name`` (per-dimension p ``thr``). ``sets``:
+    the gwas table's joint sets (``name, df1, df2``), indexed like the candidates' ``joint_set``."""
     by_id = cand.set_index("variant_id")
+    view_thr = thr if test == "per_dimension" else joint_thr
+    set_of = {i: s for i, s in enumerate(sets)}
     rows = []
     for r in loci.itertuples():
         lead = by_id.loc[r.lead_variant]
-        inside = cand[(cand["chromosome"] == r.chromosome) & cand["base_pair_location"].between(r.start, r.end)]
-        significant = inside[inside["neg_log_10_p_value"] > -np.log10(thr)]
-        sig_dims = sorted({dims[i] for s in significant[f"sig_{name}"] for i in s})
+        in_locus = (cand["chromosome"] == r.chromosome) & cand["base_pair_location"].between(r.start, r.end)
+        inside = cand[in_locus & (cand["neg_log_10_p_value"] > -np.log10(thr))]
+        sig_dims = sorted({dims[i] for s in inside[f"sig_{name}"] for i in s})
+        v_in = view[(view["chromosome"] == r.chromosome) & view["base_pair_location"].between(r.start, r.end)]
+        has_joint = "joint_neg_log_10_p_value" in cand and pd.notna(lead.get("joint_neg_log_10_p_value"))
         rows.append(dict(
             locus_id=r.locus_id, chromosome=r.chromosome, start=r.start, end=r.end, lead_variant=r.lead_variant,
             lead_rsid=lead["rsid"], lead_position=int(lead["base_pair_location"]),
@@ -230,26 +272,104 @@ def describe_loci(loci: pd.DataFrame, cand: pd.DataFrame, dims: list[str], name:
             lead_beta=lead["beta"], lead_standard_error=lead["standard_error"],
             lead_p_value=columns.p_text(lead["neg_log_10_p_value"]),
             lead_neg_log_10_p_value=lead["neg_log_10_p_value"],
-            n_significant_variants=len(significant), n_independent_snps=r.n_independent, n_lead_snps=r.n_leads,
-            n_dimensions=len(sig_dims), dimensions=",".join(sig_dims), mhc=r.mhc, threshold_p=thr,
+            n_significant_variants=int((v_in["neg_log_10_p_value"] > -np.log10(view_thr)).sum()),
+            n_independent_snps=r.n_independent, n_lead_snps=r.n_leads,
+            n_dimensions=len(sig_dims), dimensions=",".join(sig_dims), mhc=r.mhc, threshold_p=thr, test=test,
+            joint_set=set_of[int(lead["joint_set"])].name if has_joint else None,
+            joint_statistic=lead["joint_statistic"] if has_joint else None,
+            joint_df1=set_of[int(lead["joint_set"])].df1 if has_joint else None,
+            joint_df2=set_of[int(lead["joint_set"])].df2 if has_joint else None,
+            joint_p_value=columns.p_text(lead["joint_neg_log_10_p_value"]) if has_joint else None,
+            joint_neg_log_10_p_value=lead["joint_neg_log_10_p_value"] if has_joint else None,
+            joint_threshold_p=joint_thr,
         ))
     return pd.DataFrame(rows, columns=columns.names(columns.LOCI))
 
 
+def merge_tests(per_dim: pd.DataFrame, joint: pd.DataFrame, *, merge_kb: int) -> tuple[pd.DataFrame, dict]:
+    """One loci table from the per-dimension and the joint test's: loci of the two that overlap or lie within
+    ``merge_kb`` are one locus, which keeps the per-dimension lead (the published rule), spans both and is
+    marked ``per_dimension+joint``; the rest keep their own test. Renumbered L001... in genome order; also
+    returns ``{(test, old locus_id): new locus_id}``."""
+    rows, used = [], {}
+    for p in per_dim.itertuples(index=False):
+        row = p._asdict()
+        row["_from"] = [("per_dimension", p.locus_id)]
+        near = joint[(joint["chromosome"].astype(str) == str(p.chromosome))
+                     & (joint["start"] <= p.end + merge_kb * 1000) & (joint["end"] >= p.start - merge_kb * 1000)]
+        near = near[~near.index.isin(list(used))]
+        if len(near):
+            used.update(dict.fromkeys(near.index))
+            row["_from"] += [("joint", j) for j in near["locus_id"]]
+            row.update(test="per_dimension+joint", start=min(p.start, int(near["start"].min())),
+                       end=max(p.end, int(near["end"].max())))
+        rows.append(row)
+    for i, r in zip(joint.index, joint.itertuples(index=False)):
+        if i not in used:
+            rows.append({**r._asdict(), "_from": [("joint", r.locus_id)]})
+    out = pd.DataFrame(rows, columns=[*per_dim.columns, "_from"])
+    if out.empty:
+        return out.drop(columns="_from"), {}
+    out = out.sort_values(["chromosome", "start"], key=lambda c: c.map(chromosome_order) if c.name == "chromosome"
+                          else c).reset_index(drop=True)
+    out["locus_id"] = [f"L{i + 1:03d}" for i in range(len(out))]
+    mapping = {key: new for new, keys in zip(out["locus_id"], out["_from"]) for key in keys}
+    return out.drop(columns="_from"), mapping
+
+
+def top_dimensions(ht, loci: pd.DataFrame, sets: list, k: int = 5) -> list[str]:
+    """Per locus, the lead's ``k`` dimensions of largest |t| in its joint set (all dimensions without the joint
+    test), as ``dimension:t`` (one small pass over the table for the leads)."""
+    import hail as hl
+
+    if loci.empty:
+        return []
+    dims = list(hl.eval(ht.dimensions))
+    got = ht.filter(hl.literal(set(loci["lead_variant"])).contains(ht.variant_id))
+    t_of = {r.variant_id: r.t_stat for r in got.select("variant_id", "t_stat").collect()}
+    by_set = {s.name: list(s.dimensions) for s in sets}
+    out = []
+    for r in loci.itertuples():
+        t = t_of.get(r.lead_variant) or []
+        pool = by_set.get(r.joint_set, dims) if isinstance(r.joint_set, str) else dims
+        pairs = [(d, t[dims.index(d)]) for d in pool if t and t[dims.index(d)] is not None]
+        pairs.sort(key=lambda x: -abs(x[1]))
+        out.append(",".join(f"{d}:{v:.1f}" for d, v in pairs[:k]))
+    return out
+
+
 def call_loci(cand: pd.DataFrame, ld: pd.DataFrame, dims: list[str], *, thresholds: dict[str, float], p2: float,
-              settings, mhc: tuple[str, int, int]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
-    """Per threshold name: ``(loci, clumps, independent SNPs)`` by :func:`clump` and :func:`risk_loci`, the loci
-    described by :func:`describe_loci`. ``settings``: the ``[loci]`` settings (``clump_r2, clump_kb,
-    independent_r2, lead_r2, merge_kb``)."""
+              settings, mhc: tuple[str, int, int], joint_thresholds: dict[str, float] | None = None,
+              joint_p2: float | None = None, sets: list | None = None,
+              tests: tuple[str, ...] = ("per_dimension",)) -> dict[str, tuple]:
+    """Per threshold name: ``(loci, clumps, independent SNPs)`` by :func:`clump` and :func:`risk_loci` for each test
+    of ``tests`` (its candidates by :func:`candidates_for_test`), the loci described by :func:`describe_loci` and
+    merged over the tests by :func:`merge_tests`; clumps and independent SNPs carry a ``test`` column. ``settings``: the
+    ``[loci]`` settings (``clump_r2, clump_kb, independent_r2, lead_r2, merge_kb``)."""
     s = settings
     out = {}
     for name, thr in thresholds.items():
-        clumps = clump(cand, ld, p1=thr, p2=p2, r2=s.clump_r2, kb=s.clump_kb)
-        loci, independent = risk_loci(cand, ld, threshold=thr, candidate_p=p2, independent_r2=s.independent_r2,
-                                      lead_r2=s.lead_r2, merge_kb=s.merge_kb, window_kb=s.clump_kb, mhc=mhc)
-        loci = describe_loci(loci, cand, dims, name, thr)
-        log.info("loci at p < %.3g (%s): %d significant variants, %d clumps, %d loci (%d in the MHC)", thr, name,
-                 int((cand["neg_log_10_p_value"] > -np.log10(thr)).sum()), len(clumps), len(loci),
-                 int(loci["mhc"].sum()) if len(loci) else 0)
-        out[name] = (loci, clumps, independent)
+        per_test = {}
+        for test in tests:
+            view = candidates_for_test(cand, test)
+            t_thr, t_p2 = (thr, p2) if test == "per_dimension" else (joint_thresholds[name], joint_p2)
+            clumps = clump(view, ld, p1=t_thr, p2=t_p2, r2=s.clump_r2, kb=s.clump_kb)
+            loci, independent = risk_loci(view, ld, threshold=t_thr, candidate_p=t_p2,
+                                          independent_r2=s.independent_r2, lead_r2=s.lead_r2, merge_kb=s.merge_kb,
+                                          window_kb=s.clump_kb, mhc=mhc)
+            loci = describe_loci(loci, view, cand, dims, name, thr=thr,
+                                 joint_thr=joint_thresholds[name] if joint_thresholds else None, test=test,
+                                 sets=sets or [])
+            log.info("%s test, p < %.3g (%s): %d significant variants, %d clumps, %d loci (%d in the MHC)", test,
+                     t_thr, name, int((view["neg_log_10_p_value"] > -np.log10(t_thr)).sum()), len(clumps), len(loci),
+                     int(loci["mhc"].sum()) if len(loci) else 0)
+            per_test[test] = (loci, clumps.assign(test=test), independent.assign(test=test))
+        if len(tests) == 2:
+            loci, mapping = merge_tests(per_test["per_dimension"][0], per_test["joint"][0], merge_kb=s.merge_kb)
+            for test, (_, _, ind) in per_test.items():
+                ind["locus_id"] = [mapping.get((test, old)) for old in ind["locus_id"]]
+        else:
+            loci = per_test[tests[0]][0]
+        out[name] = (loci, pd.concat([v[1] for v in per_test.values()], ignore_index=True),
+                     pd.concat([v[2] for v in per_test.values()], ignore_index=True))
     return out

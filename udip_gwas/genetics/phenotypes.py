@@ -78,6 +78,31 @@ def read_udip_tables(paths: list[str | Path]) -> pd.DataFrame:
     return merged
 
 
+def joint_sets(paths: list[str | Path], tested: list[str]) -> list[tuple[str, list[str]]]:
+    """The joint test's sets: one per UDIP table (named by its dimensions' common prefix, ``T1`` for ``T1_001``
+    ..., else by the file's name) with its tested dimensions and, when two or more tables have any, ``all`` of
+    them together."""
+    tested_set = set(tested)
+    sets: list[tuple[str, list[str]]] = []
+    for p in paths:
+        p = Path(p)
+        cols = [c for c in (pd.read_parquet(p).columns if p.suffix == ".parquet"
+                            else pd.read_csv(p, sep="\t", nrows=0, encoding="utf-8-sig").columns)
+                if c not in ID_COLUMNS]
+        prefixes = {c.split("_")[0] for c in cols}
+        name = prefixes.pop() if len(prefixes) == 1 and all("_" in c for c in cols) else p.name.split(".")[0]
+        taken = {n for n, _ in sets} | {"all"}
+        base, k = name, 2
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        dims = [c for c in cols if c in tested_set]
+        if dims:
+            sets.append((name, dims))
+    if len(sets) > 1:
+        sets.append(("all", [d for _, dims in sets for d in dims]))
+    return sets
+
+
 def _warn_minus_nine(df: pd.DataFrame, source) -> None:
     """PLINK writes -9 for a missing phenotype; here -9 is a number (a latent value or a covariate can be -9),
     so columns holding it are named in a warning: write NA for a missing value."""

@@ -212,6 +212,31 @@ def write_loci_plots(ht, gwas, files, loci: pd.DataFrame, *, thresholds: dict[st
         _save_qq(h, files.dimension_qq(d), lambda_gc=float(lam.get(d, np.nan)), title=d)
 
 
+def write_joint_plots(gwas, files, loci: pd.DataFrame, *, sets: list, thresholds: dict[str, float]) -> None:
+    """Per joint set, ``joint_manhattan_<set>.png`` (the loci whose lead's best set it is labelled; lines at
+    ``thresholds``, ``{label: p}``) and ``joint_qq_<set>.png`` with the set's lambda GC, from ``joint/<set>.tsv.gz``
+    and ``joint/lambda_gc.tsv`` of ``gwas`` (:class:`udip_gwas.layout.GwasFiles`)."""
+    lam = pd.read_csv(gwas.joint_lambda_gc, sep="\t").set_index("set")["lambda_gc"]
+    for s in sets:
+        table = pd.read_csv(gwas.joint_set(s.name), sep="\t", usecols=["chromosome", "base_pair_location",
+                                                                       "neg_log_10_p_value"],
+                            dtype={"chromosome": str}, na_values=["#NA"], keep_default_na=False).dropna()
+        own = loci[loci["joint_set"] == s.name] if len(loci) and "joint_set" in loci else loci.iloc[0:0]
+        labels = pd.DataFrame({"chromosome": own.get("chromosome", []),
+                               "base_pair_location": own.get("lead_position", []), "label": own.get("locus_id", [])})
+        _save_manhattan(table, files.joint_manhattan(s.name), thresholds=thresholds, labels=labels,
+                        title=f"joint test of {s.name}: F on ({s.df1}, {s.df2}) df")
+        y = table["neg_log_10_p_value"].to_numpy(dtype=float)
+        top = float(y.max()) + QQ_BIN_WIDTH if len(y) else 1.0
+        counts, edges = np.histogram(y, bins=max(QQ_MIN_BINS, int(top / QQ_BIN_WIDTH)), range=(0, top))
+        fig = _figure((4.8, 4.8))
+        plot_qq_from_histogram(edges, counts, lambda_gc=float(lam.get(s.name, np.nan)), ax=fig.subplots(),
+                               title=f"joint test of {s.name}")
+        fig.tight_layout()
+        fig.savefig(files.joint_qq(s.name), dpi=110)
+    log.info("joint Manhattan and QQ plots of %d set(s) in %s", len(sets), files.root)
+
+
 #: LocusZoom's r² bins (lower bounds) and colours; a variant without r² is grey, the lead purple
 R2_BINS = (0.0, 0.2, 0.4, 0.6, 0.8)
 R2_COLOURS = ("#357ebd", "#46b8da", "#5cb85c", "#eea236", "#d43f3a")

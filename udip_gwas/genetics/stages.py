@@ -109,6 +109,7 @@ def _association(cfg: dict, files: layout.GwasFiles, *, genotypes: str, phenotyp
     and the dimensions left out."""
     from udip_gwas.genetics.association import gwas_all_dimensions
     from udip_gwas.genetics.genotypes import import_genotypes
+    from udip_gwas.genetics.phenotypes import joint_sets
 
     g = settings(cfg, "gwas")
     mt = import_genotypes(genotypes, fmt=g.genotype_format, reference_genome=g.reference_genome,
@@ -121,8 +122,9 @@ def _association(cfg: dict, files: layout.GwasFiles, *, genotypes: str, phenotyp
     analysis.table[["IID"]].to_csv(files.samples, sep="\t", index=False)
     qc = dict(min_maf=g.min_maf, min_mac=g.min_mac, min_call_rate=g.min_call_rate, min_info=g.min_info,
               hwe_p=g.hwe_p)
+    sets = joint_sets(phenotypes, analysis.phenotypes) if g.joint_test else None
     _write_table(gwas_all_dimensions(mt, analysis, qc=qc, block_size=g.block_size, engine=g.engine,
-                                     samples=samples), files.table)
+                                     samples=samples, joint_sets=sets), files.table)
     return analysis, left_out
 
 
@@ -133,7 +135,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
 
     from udip_gwas.genetics.association import summarise_results
     from udip_gwas.genetics.hail_context import hail_errors
-    from udip_gwas.genetics.sumstats import write_sumstats
+    from udip_gwas.genetics.sumstats import write_joint, write_sumstats
 
     g, files, t0 = settings(cfg, "gwas"), layout.GwasFiles(out), time.time()
     tables = _read_tables(cfg, phenotypes=phenotypes, covariates=covariates, cohort=cohort)
@@ -152,6 +154,7 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
                     covariates=analysis.covariates, transform=g.transform, software_note=f", engine {engine}")
         write_sumstats(ht, files, dimensions=list(analysis.phenotypes), selection=g.per_dimension_tsv,
                        best_nlp=summary["best_nlp"], meta=meta)
+        write_joint(ht, files, sets=summary["joint_sets"], lambdas=summary["joint_lambda_gc"], meta=meta)
     files.summary.write_text(json.dumps({
         "cohort": cohort, "genotypes": genotypes, "phenotypes": phenotypes, "covariates_file": covariates,
         "sample_counts": analysis.counts, "n_excluded": len(analysis.excluded), "variant_qc": summary["qc"],
@@ -160,6 +163,9 @@ def run_gwas_cohort(cfg: dict, out: Path, *, genotypes: str, phenotypes: list[st
         "covariates_dropped_constant": analysis.dropped_covariates, "transform": g.transform,
         "chromosomes": g.chromosomes, "dof": int(dof), "engine": engine,
         "lambda_gc_median": float(np.nanmedian(summary["lambda_gc"])),
+        "joint_test": [dict(name=s.name, n_dimensions=len(s.dimensions), df1=s.df1, df2=s.df2,
+                            dropped_directions=s.dropped_directions, lambda_gc=round(lam, 4))
+                       for s, lam in zip(summary["joint_sets"], summary["joint_lambda_gc"])],
         "seconds_association": round(t_assoc, 1), "seconds_total": round(time.time() - t0, 1),
     }, indent=2) + "\n")
     return {"ht": str(files.table), "combined": str(files.combined), "summary": str(files.summary),
@@ -202,11 +208,12 @@ def _ld_genotypes(cfg: dict, gwas: layout.GwasFiles, summary: dict):
     return restrict_to_samples(mt, pd.read_csv(gwas.samples, sep="\t", dtype=str)["IID"].tolist())
 
 
-def _replication(cfg: dict, loci: pd.DataFrame, gwas: layout.GwasFiles) -> pd.DataFrame:
+def _replication(cfg: dict, loci: pd.DataFrame, gwas: layout.GwasFiles, sets: list) -> pd.DataFrame:
     """``loci`` with the replication columns, from summary statistics or a replication gwas table when either
-    is there; unchanged otherwise."""
-    from udip_gwas.genetics.replication import (log_replication, read_replication_gwas,
-                                                read_replication_sumstats, replicate)
+    is there; unchanged otherwise. With the joint test, the leads' joint test too (:func:`replicate_joint`)."""
+    from udip_gwas.genetics.replication import (discovery_betas, log_replication, read_replication_gwas,
+                                                read_replication_joint_gwas, read_replication_joint_sumstats,
+                                                read_replication_sumstats, replicate, replicate_joint)
 
     r = settings(cfg, "replication")
     rep = layout.GwasFiles(Path(r.gwas)) if r.gwas else layout.replication_gwas(gwas)
@@ -217,6 +224,18 @@ def _replication(cfg: dict, loci: pd.DataFrame, gwas: layout.GwasFiles) -> pd.Da
     source = r.sumstats or rep.root
     stats = read_replication_sumstats(r.sumstats, loci) if r.sumstats else read_replication_gwas(loci, rep.table)
     out = replicate(loci, stats, alpha=r.alpha)
+    if sets:
+        betas = discovery_betas(gwas.table, loci)
+        if r.sumstats:
+            joint, info = read_replication_joint_sumstats(
+                r.sumstats, loci, {s.name: list(s.dimensions) for s in sets}, discovery_betas=betas,
+                z_correlation=r.z_correlation)
+            for name, i in info.items():
+                log.info("replication joint test of %s from summary statistics: z correlation from %s, df %s, %s "
+                         "direction(s) dropped", name, i.get("z_correlation"), i.get("df"), i.get("dropped_directions"))
+        else:
+            joint = read_replication_joint_gwas(loci, gwas.table, rep.table, discovery_betas=betas)
+        out = replicate_joint(out, joint, alpha=r.alpha)
     log_replication(source, out)
     return out
 
@@ -268,6 +287,20 @@ def _regional(cfg: dict, files: layout.LociFiles, ht, ld_mt, loci: pd.DataFrame,
     log.info("regional plots of %d loci in %s (%.1f s)", len(loci), files.regional, time.time() - t0)
 
 
+def _tests(lc, sets: list, gwas: layout.GwasFiles) -> tuple[list, tuple[str, ...]]:
+    """The joint sets and the tests loci come from (``loci.test``; per_dimension where the table has no joint
+    test and ``both`` was asked)."""
+    if lc.test == "joint" and not sets:
+        raise InputError(f"loci.test = 'joint', but {gwas.table} has no joint test: rerun the gwas stage with "
+                         "gwas.joint_test = true")
+    if not sets:
+        if lc.test == "both":
+            log.info("loci: %s has no joint test; loci from the per-dimension test", gwas.table)
+        return [], ("per_dimension",)
+    return sets, {"per_dimension": ("per_dimension",), "joint": ("joint",),
+                  "both": ("per_dimension", "joint")}[lc.test]
+
+
 def run_loci(cfg: dict, out: Path) -> dict:
     from udip_gwas.genetics.hail_context import hail_errors
 
@@ -284,7 +317,9 @@ def _loci(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles) -> dict:
     import hail as hl
 
     from udip_gwas.genetics.ld import ld_pairs
-    from udip_gwas.genetics.loci import call_loci, candidates_table, collect_candidates, near_significant
+    from udip_gwas.genetics.association import joint_sets_of
+    from udip_gwas.genetics.loci import (call_loci, candidates_table, collect_candidates, near_significant,
+                                         top_dimensions)
     from udip_gwas.genetics.plots import write_loci_plots
     from udip_gwas.genome import mhc_region
 
@@ -294,26 +329,45 @@ def _loci(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles) -> dict:
     n_dims = lc.n_dimensions or len(dims)
     thresholds = {"bonferroni": lc.p_threshold / n_dims, "genome_wide": lc.p_threshold}
     p2 = max(lc.clump_p2, thresholds["bonferroni"])
-    cand = near_significant(collect_candidates(ht, p2=p2, thresholds=thresholds), threshold=lc.p_threshold,
+    sets, tests = _tests(lc, joint_sets_of(ht), gwas)
+    joint = {}
+    if "joint" in tests:
+        n_sets = lc.n_joint_sets or len(sets)
+        joint = dict(joint_thresholds={"bonferroni": lc.p_threshold / n_sets, "genome_wide": lc.p_threshold})
+        joint["joint_p2"] = max(lc.clump_p2, joint["joint_thresholds"]["bonferroni"])
+    cand = near_significant(collect_candidates(ht, p2=p2, thresholds=thresholds, **joint), threshold=lc.p_threshold,
                             kb=lc.clump_kb)
     log.info("loci: %d candidates (p < %.3g) within %d kb of a variant at p < %.3g; Bonferroni over %d dimensions: "
              "p < %.3g", len(cand), p2, lc.clump_kb, lc.p_threshold, n_dims, thresholds["bonferroni"])
+    if joint:
+        log.info("loci: joint test of %d set(s) (%s), Bonferroni over the sets: p < %.3g; loci from: %s", len(sets),
+                 ", ".join(s.name for s in sets), joint["joint_thresholds"]["bonferroni"], " and ".join(tests))
     ld_mt = _ld_genotypes(cfg, gwas, json.loads(gwas.summary.read_text()))
     ld = ld_pairs(ld_mt, cand, radius_bp=lc.clump_kb * 1000, min_r2=min(lc.clump_r2, lc.lead_r2, lc.independent_r2),
                   reference_genome=g.reference_genome)
     ld.to_csv(files.ld_pairs, sep="\t", index=False, float_format="%.4f")
     candidates_table(cand, dims, thresholds).to_csv(files.candidates, sep="\t", index=False)
     called = call_loci(cand, ld, dims, thresholds=thresholds, p2=p2, settings=lc,
-                       mhc=mhc_region(g.reference_genome, lc.mhc_start, lc.mhc_end))
+                       mhc=mhc_region(g.reference_genome, lc.mhc_start, lc.mhc_end), tests=tests,
+                       sets=sets, **joint)
+    for loci, _, _ in called.values():
+        loci["top_dimensions"] = top_dimensions(ht, loci, sets) if len(loci) else []
     for name, (_, clumps, independent) in called.items():
         clumps.to_csv(files.clumps(name), sep="\t", index=False)
         independent.to_csv(files.independent_snps(name), sep="\t", index=False)
-    results = {name: _replication(cfg, loci, gwas) for name, (loci, _, _) in called.items()}
+    results = {name: _replication(cfg, loci, gwas, sets) for name, (loci, _, _) in called.items()}
     results = _novelty(cfg, results, ht, ld_mt)
     for name, loci in results.items():
         loci.to_csv(files.loci(name), sep="\t", index=False)
     write_loci_plots(ht, gwas, files, results["bonferroni"], thresholds=thresholds, n_dims=n_dims, dims=dims,
                      dimension_plots=lc.dimension_plots, seed=runinfo.stage_seed(cfg["run"]["seed"], "plots"))
+    if joint:
+        from udip_gwas.genetics.plots import write_joint_plots
+
+        jt = joint["joint_thresholds"]
+        write_joint_plots(gwas, files, results["bonferroni"], sets=sets,
+                          thresholds={f"{lc.p_threshold:g}": jt["genome_wide"],
+                                      f"{lc.p_threshold:g}/{len(sets)}": jt["bonferroni"]})
     _regional(cfg, files, ht, ld_mt, results["bonferroni"], called["bonferroni"][2], dims, thresholds, n_dims)
     return {"loci": str(files.loci()), "loci_genome_wide": str(files.loci("genome_wide")),
             "n_loci": len(results["bonferroni"]), "threshold": thresholds["bonferroni"], "gwas": str(gwas.root)}

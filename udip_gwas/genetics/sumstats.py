@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special
 
 from udip_gwas import __version__
-from udip_gwas.columns import COMBINED, SUMSTATS, names
+from udip_gwas.columns import COMBINED, JOINT, JOINT_LAMBDA_GC, SUMSTATS, names
 from udip_gwas.genome import GENOME_WIDE_P, contig_name
 
 log = logging.getLogger(__name__)
@@ -221,8 +221,46 @@ def write_sumstats(ht, files, *, dimensions: list[str], selection: str, best_nlp
     return len(chosen)
 
 
+def write_joint(ht, files, *, sets: list, lambdas: list[float], meta: dict) -> None:
+    """Per joint set, ``joint/<set>.tsv.gz`` (:data:`udip_gwas.columns.JOINT`, QC-passing variants, all sets in
+    one pass over the table) with its sidecar, and ``joint/lambda_gc.tsv``. Nothing without the joint test."""
+    import hail as hl
+    import pandas as pd
+
+    if not sets:
+        return
+    folder = files.joint
+    folder.mkdir(parents=True, exist_ok=True)
+    ht = ht.filter(hl.is_missing(ht.qc_fail)).key_by()
+    ht = ht.annotate(_eaf=_fmt(ht.effect_allele_frequency, "%.5g"), _rsid=hl.or_else(ht.rsid, "#NA"))
+    lead = _lead_fields(ht)
+    dfs = hl.literal([(s.df1, s.df2) for s in sets])
+    entries = hl.range(len(sets)).map(lambda j: hl.struct(
+        effect_allele_frequency=ht._eaf, n=ht.n, statistic=_sci(ht.joint_statistic[j], 6), df1=dfs[j][0],
+        df2=dfs[j][1], p_value=_p_text(ht.joint_p_value[j], ht.joint_neg_log_10_p_value[j]),
+        neg_log_10_p_value=_fixed(ht.joint_neg_log_10_p_value[j], 5), variant_id=ht.variant_id, rsid=ht._rsid))
+    ht = ht.select(**lead, _entries=entries)
+    ht = ht.select_globals(_cols=hl.literal([hl.Struct(set=s.name) for s in sets]))
+    mt = ht._unlocalize_entries("_entries", "_cols", ["set"])
+    assert list(mt.row) + list(mt.entry) == names(JOINT)
+    tmp = folder / ".export.partial"
+    hl.experimental.export_entries_by_col(mt, str(tmp), bgzip=True, header_json_in_file=False,
+                                          use_string_key_as_file_name=True)
+    for s in sets:
+        path = files.joint_set(s.name)
+        os.replace(tmp / f"{s.name}.tsv.bgz", path)
+        write_meta(path, trait=f"joint test of the {len(s.dimensions)} dimensions of {s.name}", **meta,
+                   statistics=("F", f"upper-tail F test on ({s.df1}, {s.df2}) df"))
+    shutil.rmtree(tmp)
+    pd.DataFrame({"set": [s.name for s in sets], "df1": [s.df1 for s in sets], "df2": [s.df2 for s in sets],
+                  "lambda_gc": lambdas}, columns=names(JOINT_LAMBDA_GC)).to_csv(
+        files.joint_lambda_gc, sep="\t", index=False, float_format="%.4f")
+    log.info("wrote the joint test of %d set(s) to %s", len(sets), folder)
+
+
 def write_meta(path: Path, *, trait: str, n_samples: int, genome_assembly: str, covariates: list[str],
-               transform: str, software_note: str = "") -> None:
+               transform: str, software_note: str = "",
+               statistics: tuple[str, str] = ("beta", "two-sided t test")) -> None:
     """GWAS-SSF ``.tsv-meta.yaml`` sidecar (the keys a GWAS Catalog submission expects)."""
     checksum = md5sum(path)
     lines = [
@@ -239,8 +277,8 @@ def write_meta(path: Path, *, trait: str, n_samples: int, genome_assembly: str, 
         "analysis_software: udip-gwas " + __version__ + " (Hail, least squares per dimension)" + software_note,
         "adjusted_covariates: [" + ", ".join(f'"{c}"' for c in covariates) + "]",
         f"phenotype_transform: {transform}",
-        "effect_statistic: beta",
-        "pvalue_statistic: two-sided t test",
+        f"effect_statistic: {statistics[0]}",
+        f"pvalue_statistic: {statistics[1]}",
     ]
     Path(str(path).replace(".tsv.gz", ".tsv-meta.yaml")).write_text("\n".join(lines) + "\n")
 

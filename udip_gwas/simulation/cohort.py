@@ -53,6 +53,8 @@ class PlantedEffect:
     effect_per_sd: float
     modality: str | None  #: None: both modalities
     known: bool  #: listed in the simulated prior-hits table
+    #: sized for the joint test: below the per-dimension scan's power at the demo's size (reported apart)
+    weak: bool = False
 
 
 #: sized so that a briefly trained 4 mm autoencoder's UDIPs carry them at the demo's sample size; an
@@ -67,6 +69,12 @@ DEFAULT_EFFECTS = (
     PlantedEffect("Caudate", "volume", 0.15, None, False),
     PlantedEffect("Hippocampus", "volume", 0.2, None, True),
     PlantedEffect("Lateral_Ventricle", "volume", 0.15, None, False),
+    # weak effects for the joint test: spread over many UDIP dimensions, each too small for the per-dimension
+    # scan at the demo's size (sized from the seed-42 demo, where the joint statistic's excess over its df was 9
+    # to 30 times the largest per-dimension chi-square at the six loci above)
+    PlantedEffect("Amygdala", "volume", 0.07, None, False, weak=True),
+    PlantedEffect("Brain-Stem", "intensity", 0.03, "T1", False, weak=True),
+    PlantedEffect("Insular_Cortex", "intensity", 0.03, "T2", False, weak=True),
 )
 
 

@@ -19,12 +19,19 @@ import numpy as np
 import pandas as pd
 
 TARGETS = {"recovered_fraction": 0.8, "loci_outside_planted": 0, "novelty_correct_fraction": 1.0,
-           "perdi_top3_fraction": 0.7}
+           "perdi_top3_fraction": 0.7, "weak_found_by_joint": 2, "joint_lambda_gc": (0.95, 1.05)}
+
+
+def _found_by(test) -> set[str]:
+    """The tests a locus's ``test`` value names (``per_dimension+joint`` -> both)."""
+    return set(str(test).split("+")) if isinstance(test, str) and test else {"per_dimension"}
 
 
 def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores: pd.DataFrame | None = None,
-                       window_kb: int = 250, top_k: int = 3) -> tuple[pd.DataFrame, dict]:
-    """Match loci to planted variants.
+                       window_kb: int = 250, top_k: int = 3, joint_lambda: pd.DataFrame | None = None
+                       ) -> tuple[pd.DataFrame, dict]:
+    """Match loci to planted variants. The headline figures (recovered, replicated, novelty, PerDI) are over the
+    planted effects that are not ``weak``; the weak ones (sized for the joint test) are counted per test.
 
     Returns
     -------
@@ -40,10 +47,12 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
         dist = (same["lead_position"] - t.base_pair_location).abs() if len(same) else pd.Series(dtype=float)
         hit = same[dist <= window_kb * 1000] if len(same) else same
         row = {"region": t.region, "kind": t.kind, "modality": t.modality, "variant_id": t.variant_id,
-               "known": bool(t.known), "recovered": len(hit) > 0}
+               "known": bool(t.known), "weak": bool(getattr(t, "weak", False)), "recovered": len(hit) > 0}
         if len(hit):
             best = hit.loc[(hit["lead_position"] - t.base_pair_location).abs().idxmin()]
             matched_loci.update(hit["locus_id"])
+            found = set().union(*(_found_by(x) for x in hit.get("test", pd.Series(["per_dimension"] * len(hit)))))
+            row.update(found_by_per_dimension="per_dimension" in found, found_by_joint="joint" in found)
             row.update(locus_id=best["locus_id"], lead_dimension=best["lead_dimension"],
                        lead_distance_kb=abs(best["lead_position"] - t.base_pair_location) / 1000,
                        replication_status=best.get("replication_status", "not run"),
@@ -60,11 +69,21 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
                 row["perdi_structure_in_top_mean_abs_t"] = t.region in by_t
         rows.append(row)
     per = pd.DataFrame(rows)
+    for c in ("found_by_per_dimension", "found_by_joint"):
+        per[c] = per[c].map(lambda v: bool(v) if isinstance(v, (bool, np.bool_)) else False) if c in per else False
     outside = sorted(set(loci["locus_id"]) - matched_loci) if len(loci) else []
-    rec = per[per["recovered"]]
+    strong, weak = per[~per["weak"]], per[per["weak"]]
+    rec = strong[strong["recovered"]]
     summary = {
-        "planted": len(per), "recovered": int(per["recovered"].sum()),
-        "recovered_fraction": float(per["recovered"].mean()) if len(per) else float("nan"),
+        "planted": len(strong), "recovered": int(strong["recovered"].sum()),
+        "recovered_fraction": float(strong["recovered"].mean()) if len(strong) else float("nan"),
+        "weak_planted": len(weak),
+        "per_test": {test: {"strong": int(strong[f"found_by_{test}"].sum()),
+                            "weak": int(weak[f"found_by_{test}"].sum())} for test in ("per_dimension", "joint")},
+        "joint_recovers_per_dimension": bool((per["found_by_joint"] | ~per["found_by_per_dimension"]).all()),
+        "weak_found_by_joint": int(weak["found_by_joint"].sum()),
+        "joint_lambda_gc": ({} if joint_lambda is None else
+                            {str(r.set): float(r.lambda_gc) for r in joint_lambda.itertuples()}),
         "loci": len(loci), "loci_outside_planted": len(outside), "outside_loci_ids": outside,
         "replicated_fraction": float((rec.get("replication_status", pd.Series(dtype=str)) == "replicated").mean())
         if len(rec) else float("nan"),
@@ -82,6 +101,12 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
                                          >= TARGETS["novelty_correct_fraction"]),
         "perdi_top3_fraction": bool(np.nan_to_num(summary["perdi_top3_fraction"]) >= TARGETS["perdi_top3_fraction"]),
     }
+    if summary["joint_lambda_gc"]:
+        lo, hi = TARGETS["joint_lambda_gc"]
+        summary["met"]["joint_lambda_gc"] = all(lo <= v <= hi for v in summary["joint_lambda_gc"].values())
+        summary["met"]["joint_recovers_per_dimension"] = summary["joint_recovers_per_dimension"]
+        if len(weak):
+            summary["met"]["weak_found_by_joint"] = summary["weak_found_by_joint"] >= TARGETS["weak_found_by_joint"]
     return per, summary
 
 
@@ -100,6 +125,19 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
         f"{summary['perdi_top3_fraction']:.0%} "
         f"(target >= 70%: {ok[summary['met']['perdi_top3_fraction']]})",
     ]
+    if summary.get("joint_lambda_gc"):
+        pt = summary["per_test"]
+        lines.append(f"by test: per-dimension {pt['per_dimension']['strong']}/{summary['planted']} strong and "
+                     f"{pt['per_dimension']['weak']}/{summary.get('weak_planted', 0)} weak; joint "
+                     f"{pt['joint']['strong']}/{summary['planted']} strong and {pt['joint']['weak']}/"
+                     f"{summary.get('weak_planted', 0)} weak")
+        lines.append(f"  joint test finds every locus the per-dimension scan finds: "
+                     f"{'yes' if summary['joint_recovers_per_dimension'] else 'NO'}")
+        if summary.get("weak_planted"):
+            lines.append(f"  weak effects found by the joint test: {summary['weak_found_by_joint']} "
+                         f"(target >= {TARGETS['weak_found_by_joint']}: {ok[summary['met']['weak_found_by_joint']]})")
+        lines.append("  joint lambda GC: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["joint_lambda_gc"].items())
+                     + f" (target 0.95-1.05: {ok[summary['met']['joint_lambda_gc']]})")
     if np.isfinite(summary.get("perdi_top3_fraction_mean_abs_t", float("nan"))):
         lines.append(f"  by the second view, mean |t| per region: {summary['perdi_top3_fraction_mean_abs_t']:.0%} "
                      "(not a target)")
@@ -111,22 +149,27 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
         lines.append(f"  network decoders that do not beat their training subjects' mean image: {', '.join(weak)} "
                      "(PerDI used the linear decoder instead)")
     for r in per.itertuples():
+        name = f"{r.region}{' (weak)' if getattr(r, 'weak', False) else ''}"
         if r.recovered:
-            lines.append(f"  {r.region:<18} {r.kind:<9} -> {r.locus_id} ({getattr(r, 'lead_dimension', '')}, "
-                         f"{r.lead_distance_kb:.0f} kb), {r.replication_status}, {r.novelty}"
-                         f"{'' if r.novelty_correct else ' (wrong)'}, PerDI top: {getattr(r, 'perdi_top_regions', '')}")
+            tests = "+".join(t for t in ("per_dimension", "joint") if getattr(r, f"found_by_{t}", False))
+            lines.append(f"  {name:<25} {r.kind:<9} -> {r.locus_id} [{tests or 'per_dimension'}] "
+                         f"({getattr(r, 'lead_dimension', '')}, {r.lead_distance_kb:.0f} kb), {r.replication_status}, "
+                         f"{r.novelty}{'' if r.novelty_correct else ' (wrong)'}, PerDI top: "
+                         f"{getattr(r, 'perdi_top_regions', '')}")
         else:
-            lines.append(f"  {r.region:<18} {r.kind:<9} -> not recovered")
+            lines.append(f"  {name:<25} {r.kind:<9} -> not recovered")
     return "\n".join(lines)
 
 
-def truth_section(truth_path: str | Path, files) -> Callable:
+def truth_section(truth_path: str | Path, files, joint_lambda: str | Path | None = None) -> Callable:
     """A report section (see :func:`udip_gwas.annotation.stages.run_report`) comparing the report's loci with the
     simulation's truth file; it also writes ``truth_comparison.tsv`` and ``.json`` to ``files``
     (:class:`udip_gwas.layout.ReportFiles`)."""
 
     def section(report: pd.DataFrame, scores: pd.DataFrame | None, perdi_info: dict) -> tuple[str, str]:
-        per, summary = compare_with_truth(report, pd.read_csv(truth_path, sep="\t"), region_scores=scores)
+        lam = pd.read_csv(joint_lambda, sep="\t") if joint_lambda and Path(joint_lambda).exists() else None
+        per, summary = compare_with_truth(report, pd.read_csv(truth_path, sep="\t"), region_scores=scores,
+                                          joint_lambda=lam)
         checks = perdi_info.get("decoder_check", {})
         summary["decoder_beats_mean_image"] = {m: c.get("beats_mean_image") for m, c in sorted(checks.items())}
         summary["perdi_decoder"] = perdi_info.get("decoder", "network")
