@@ -142,3 +142,41 @@ def test_perdi__rotated_dimension_is_perturbed_along_its_axis():
             perturbed = model.decode(zt + torch.as_tensor(step, dtype=torch.float32))[:, 0].numpy().reshape(len(z), -1)
             expected = stats.ttest_rel(perturbed, original).statistic
             np.testing.assert_allclose(t[j].ravel(), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_linear_decoder__effect_vector_maps_match_statsmodels_contrasts():
+    """A locus's map along its effect vector w (in SDs of each dimension): the t of the contrast sum_d w_d c_d of
+    the per-SD coefficients, from the fit's covariance, against statsmodels' t_test of that contrast."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(8)
+    n, p, shape = 70, 4, (3, 4, 5)
+    u = rng.normal(size=(n, p)) @ rng.normal(size=(p, p))
+    vols = np.einsum("np,p...->n...", u, rng.normal(size=(p, *shape))) * 0.1 + rng.normal(size=(n, *shape))
+    mask = np.ones(shape, bool)
+    w = np.array([[0.3, -0.2, 0.0, 0.1], [0.0, 0.0, 1.0, 0.0]])
+    t = linear_decoder_maps(u, lambda i: vols[i], voxel_mask=mask, vectors=w, batch_size=9, voxel_chunk=7)
+    one = linear_decoder_maps(u, lambda i: vols[i], voxel_mask=mask, dimensions=[2])
+    np.testing.assert_allclose(t[1], one[0], rtol=1e-6)  # a unit vector is that dimension's map
+    x = sm.add_constant((u - u.mean(0)) / u.std(0, ddof=1))
+    for idx in list(zip(*np.nonzero(mask)))[::5]:
+        fit = sm.OLS(vols[(slice(None), *idx)], x).fit()
+        expected = float(np.squeeze(fit.t_test(np.append(0.0, w[0])).tvalue))
+        assert t[(0, *idx)] == pytest.approx(expected, rel=1e-6)
+
+
+def test_perdi__effect_vector_perturbs_along_the_combined_direction():
+    shape = (6, 5, 4)
+    model = StructureDecoder(shape, np.ones(shape, bool), k=0, latent_dim=4, seed=5)
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(25, 4)) @ rng.normal(size=(4, 4))
+    w = np.array([[0.5, 0.0, -0.5, 0.2]])
+    t = perdi_maps(model, z, vectors=w, k=1.0, batch_size=4)
+    sd = z.std(0, ddof=1)
+    step = (w[0] / np.linalg.norm(w[0])) * sd          # unit length in SDs, along the dimensions' own axes
+    zt = torch.as_tensor(z, dtype=torch.float32)
+    with torch.no_grad():
+        original = model.decode(zt)[:, 0].numpy().reshape(len(z), -1)
+        perturbed = model.decode(zt + torch.as_tensor(step, dtype=torch.float32))[:, 0].numpy().reshape(len(z), -1)
+    expected = stats.ttest_rel(perturbed, original).statistic
+    np.testing.assert_allclose(t[0].ravel(), expected, rtol=1e-3, atol=1e-3)

@@ -126,7 +126,8 @@ def test_cohort__registered_images_carry_no_head_size(small_cohort, tmp_path):
     assert small_cohort["params"].head_scale_in_images == 0.0
     assert abs(np.corrcoef(voxels, head)[0, 1]) < 0.3
     params = SimulationParams(n_discovery=60, n_replication=10, n_train=0, chromosomes=(1, 6),
-                              variants_per_chromosome=600, grid_mm=8.0, seed=7, head_scale_in_images=1.0)
+                              variants_per_chromosome=600, grid_mm=8.0, seed=7, head_scale_in_images=1.0,
+                              effects=small_cohort["params"].effects)
     voxels, head = _brain_voxels_and_head_size(simulate_cohort(tmp_path, params, workers=1))
     assert np.corrcoef(voxels, head)[0, 1] > 0.8
 
@@ -192,3 +193,28 @@ def test_sample_volume__matches_scipy_map_coordinates():
     assert (near[inside] == ndimage.map_coordinates(labels, coords, order=0)[inside]).mean() > 0.99
     outside = np.any((coords < -1) | (coords > np.array(vol.shape)[:, None, None, None]), axis=0)
     assert (lin[outside] == 0).all()
+
+
+def test_simulate_effects__user_tables_replace_the_built_in_ones_and_are_checked():
+    from udip_gwas import config
+    from udip_gwas.exceptions import ConfigError
+    from udip_gwas.simulation.cohort import DEFAULT_EFFECTS, SimulationParams, parse_effects
+
+    cfg = config.load(None, {"simulate": {"effects": [
+        {"region": "Amygdala", "kind": "volume", "modality": "both", "effect_per_sd": 0.2, "known": True},
+        {"region": "Insular_Cortex", "kind": "intensity", "modality": "T2", "effect_per_sd": 0.1, "known": False,
+         "weak": True}]}})
+    params = SimulationParams.from_config(cfg)
+    assert [(e.region, e.modality, e.weak) for e in params.effects] == [("Amygdala", None, False),
+                                                                         ("Insular_Cortex", "T2", True)]
+    assert SimulationParams.from_config(config.load(None, {})).effects == DEFAULT_EFFECTS
+    with pytest.raises(ConfigError, match=r"effects\[0\]: region 'Amygdale' is not a Harvard-Oxford region; valid "
+                                          r"names: .*Amygdala.*Brain-Stem"):
+        parse_effects([{"region": "Amygdale", "kind": "volume", "modality": "both", "effect_per_sd": 0.2,
+                        "known": True}])
+    with pytest.raises(ConfigError, match=r"missing key\(s\) known; unknown key\(s\) size"):
+        parse_effects([{"region": "Amygdala", "kind": "volume", "modality": "both", "effect_per_sd": 0.2,
+                        "size": 3}])
+    with pytest.raises(ConfigError, match="modality 'T3'"):
+        parse_effects([{"region": "Amygdala", "kind": "volume", "modality": "T3", "effect_per_sd": 0.2,
+                        "known": True}])

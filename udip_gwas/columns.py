@@ -147,6 +147,28 @@ REGION_SCORES = _cols(
     ("rank", "int", "rank of the region by ks within the dimension and hemisphere view"),
 )
 
+#: ``loci/lead_effects.tsv``: each locus's effect vector, the lead's statistics in every dimension
+LEAD_EFFECTS = _cols(
+    ("locus_id", "str", "the locus (loci.tsv)"),
+    ("lead_variant", "str", "its lead variant"),
+    ("dimension", "str", "UDIP dimension"),
+    ("beta", "float", "the lead's beta on the transformed dimension, per effect allele"),
+    ("standard_error", "float", "its standard error"),
+    ("t_stat", "float", "beta / standard_error"),
+)
+
+#: ``perdi/locus_region_scores.tsv``: region scores of each locus's own maps
+LOCUS_REGION_SCORES = _cols(
+    ("locus_id", "str", "the locus (loci.tsv)"),
+    ("modality", "str", "the modality whose decoder made the map"),
+    ("view", "str", "decoder: the decoder's change along the locus's effect vector"),
+    ("region", "str", "atlas region, left and right merged for 'bilateral'"),
+    ("hemisphere", "str", "bilateral, left or right"),
+    ("ks", "float", "GSEA-style Kolmogorov-Smirnov running-sum enrichment of the region's voxels in the map"),
+    ("mean_abs_t", "float", "mean |t| over the region's voxels"),
+    ("rank", "int", "rank of the region by ks within the locus, modality, view and hemisphere view"),
+)
+
 #: ``gwas/lambda_gc.tsv``
 LAMBDA_GC = _cols(
     ("dimension", "str", "UDIP dimension"),
@@ -189,7 +211,9 @@ TABLES = {
     "gwas/variants_excluded.tsv": VARIANTS_EXCLUDED,
     "gwas/dimensions_excluded.tsv": DIMENSIONS_EXCLUDED,
     "loci/loci.tsv": LOCI + REPLICATION + NOVELTY,
+    "loci/lead_effects.tsv": LEAD_EFFECTS,
     "perdi/region_scores.tsv": REGION_SCORES,
+    "perdi/locus_region_scores.tsv": LOCUS_REGION_SCORES,
     "excluded_subjects.tsv": EXCLUDED_SUBJECTS,
 }
 

@@ -62,6 +62,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                                 "(0: removed, as registration to MNI does; 1: all of it)"),
         "deformation_mm": Key(float, 1.0, "SD in mm of the smooth random displacement that gives each subject "
                                           "their own anatomy"),
+        "effects": Key(list, [], "planted causal effects, as [[simulate.effects]] tables with region (a "
+                                 "Harvard-Oxford name as region_scores.tsv writes it), kind (volume or intensity), "
+                                 "modality (T1, T2 or both), effect_per_sd, known (listed in the prior hits) and "
+                                 "optionally weak; given, they replace the built-in nine", item_type=dict),
     },
     "train": {
         "images": Key(_OPT_PATH, None, "manifest TSV (IID plus one path column per modality) or BIDS folder",
@@ -227,7 +231,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "k": Key(float, 1.0, "perturbation in SDs of the dimension"),
         "negative": Key(bool, False, "also write maps for the -k SD perturbation"),
         "only_locus_dimensions": Key(bool, False, "map only the loci's lead dimensions (needs loci)"),
-        "loci": Key(_OPT_PATH, None, "loci.tsv for only_locus_dimensions (default: the loci stage's)"),
+        "locus_maps": Key(bool, True, "also map each locus along its own effect vector (the lead's betas over the "
+                                      "dimensions, from lead_effects.tsv beside loci.tsv) under locus_maps/"),
+        "loci": Key(_OPT_PATH, None, "loci.tsv for only_locus_dimensions and locus_maps (default: the loci "
+                                     "stage's)"),
         "sigma_mm": Key(float, 3.0, "Gaussian smoothing sigma in mm (3 voxels at 1 mm, as the original)"),
         "batch_size": Key(int, 8, "subjects decoded together"),
         "dims_per_pass": Key(int, 16, "dimensions accumulated together (memory: 2 volumes each)"),

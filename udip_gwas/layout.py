@@ -196,6 +196,10 @@ class LociFiles:
     def regional_plot(self, locus_id: str) -> Path:
         return self.regional / f"{locus_id}.png"
 
+    @property
+    def lead_effects(self) -> Path:
+        return self.root / "lead_effects.tsv"
+
     def joint_manhattan(self, name: str) -> Path:
         return self.root / f"joint_manhattan_{name}.png"
 
@@ -229,6 +233,17 @@ class PerdiFiles:
     @property
     def region_scores(self) -> Path:
         return self.root / "region_scores.tsv"
+
+    @property
+    def locus_maps(self) -> Path:
+        return self.root / "locus_maps"
+
+    def locus_map(self, locus_id: str, view: str, modality: str) -> Path:
+        return self.locus_maps / f"{locus_id}_{view}_{modality}.nii.gz"
+
+    @property
+    def locus_region_scores(self) -> Path:
+        return self.root / "locus_region_scores.tsv"
 
     @property
     def subjects(self) -> Path:

@@ -83,6 +83,7 @@ def perdi_maps(
     dims_per_pass: int = 16,
     device: torch.device | str = "cpu",
     axes: np.ndarray | None = None,
+    vectors: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Voxelwise paired t maps (unsmoothed, unmasked) of perturbed vs original reconstructions.
@@ -97,6 +98,10 @@ def perdi_maps(
         (latent_dim, latent_dim) orthonormal columns when the UDIPs are rotated latents
         (:mod:`udip_gwas.imaging.basis`): dimension ``d`` is then perturbed along ``axes[:, d]`` by ``k`` SDs of
         ``latents @ axes[:, d]``. ``latents`` are always the decoder's raw latents.
+    vectors
+        (n_vectors, n_dimensions) directions in the UDIPs' coordinates (a locus's effect vector, one entry per
+        dimension, in SDs of that dimension): instead of ``dimensions``, every subject's latent moves along each
+        vector, scaled to ``k`` SDs in length (``sum_d w_d sd_d axes[:, d]`` with ``|w| = k``).
     k
         Perturbation in SDs of each dimension over the N subjects (negative for -k SD).
     dims_per_pass
@@ -116,6 +121,13 @@ def perdi_maps(
     if directions.shape != (latent_dim, latent_dim):
         raise ValueError(f"axes of shape {tuple(directions.shape)} do not fit a {latent_dim}-dimension latent")
     sd = (z_all @ directions).std(0, unbiased=True)
+    if vectors is not None:
+        w = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
+        w = k * w / w.norm(dim=1, keepdim=True).clamp_min(1e-30)
+        shifts = (w * sd) @ directions.T                       # (n_vectors, latent_dim)
+        dims = list(range(len(shifts)))
+    else:
+        shifts = torch.stack([k * sd[d] * directions[:, d] for d in dims]) if dims else torch.zeros((0, latent_dim))
     grid = model.config.input_shape
     out = np.zeros((len(dims), *grid), dtype=np.float32)
     total_steps = ((n + batch_size - 1) // batch_size) * len(dims)
@@ -127,8 +139,8 @@ def perdi_maps(
             z = z_all[b0:b0 + batch_size].to(device)
             original = model.decode(z)[:, 0]  # decoded once per batch, reused for every dimension
             diffs = torch.empty((z.shape[0], len(chunk), *grid), device=device, dtype=torch.float32)
-            for j, d in enumerate(chunk):
-                zp = z + (k * sd[d] * directions[:, d]).to(device)
+            for j in range(len(chunk)):
+                zp = z + shifts[start + j].to(device)
                 diffs[:, j] = model.decode(zp)[:, 0] - original
                 step += 1
             acc.update(diffs)
@@ -147,6 +159,7 @@ def linear_decoder_maps(
     k: float = 1.0,
     batch_size: int = 32,
     voxel_chunk: int = 1 << 16,
+    vectors: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Voxelwise t maps of a least-squares linear decoder from the UDIPs to the images (module docstring).
@@ -161,11 +174,15 @@ def linear_decoder_maps(
         Voxels to fit (outside them the maps are 0). The fit holds about ``8 * (n_dimensions + 2)`` bytes a voxel.
     dimensions
         0-based columns of ``udips`` to map (default all); every column is a regressor.
+    vectors
+        (n_vectors, n_dimensions) weights in SDs of each column (a locus's effect vector): instead of single
+        dimensions, the map of each combination ``sum_d w_d c_d`` of the coefficients per SD, its t from the fit's
+        covariance (``se² = w'(X'X)^-1 w * rss / (n - p - 1)``).
 
     Returns
     -------
     ndarray
-        (len(dimensions), *grid) float32 t statistics of the dimensions' coefficients, times the sign of ``k``.
+        (len(dimensions) or n_vectors, *grid) float32 t statistics, times the sign of ``k``.
     """
     u = np.asarray(udips, dtype=np.float64)
     n, p = u.shape
@@ -204,15 +221,21 @@ def linear_decoder_maps(
         yy += np.einsum("ij,ij->j", y, y)
         if progress:
             progress(step, steps)
-    out = np.zeros((len(dims), *mask.shape), dtype=np.float32)
-    rows = [d + 1 for d in dims]
-    t = np.zeros((len(dims), v), dtype=np.float32)
+    # each map is a combination L of the coefficients (a row of L per map): one dimension's, or a vector's
+    if vectors is None:
+        comb = np.zeros((len(dims), p + 1))
+        comb[np.arange(len(dims)), [d + 1 for d in dims]] = 1.0
+    else:
+        comb = np.column_stack([np.zeros(len(vectors)), np.asarray(vectors, dtype=np.float64)])
+    var_factor = np.einsum("ij,jk,ik->i", comb, c, comb)
+    out = np.zeros((len(comb), *mask.shape), dtype=np.float32)
+    t = np.zeros((len(comb), v), dtype=np.float32)
     for lo in range(0, v, voxel_chunk):
         sl = slice(lo, lo + voxel_chunk)
         beta = c @ xty[:, sl]
         rss = np.maximum(yy[sl] - np.einsum("ij,ij->j", beta, xty[:, sl]), 0.0)
-        se = np.sqrt(np.outer(np.diag(c)[rows], rss / (n - p - 1)))
-        est = beta[rows]
+        se = np.sqrt(np.outer(var_factor, rss / (n - p - 1)))
+        est = comb @ beta
         t[:, sl] = np.divide(est, se, out=np.zeros_like(est), where=se > 0)
     out[:, mask] = -t if k < 0 else t
     return out

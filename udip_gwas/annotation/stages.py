@@ -93,9 +93,31 @@ def _wanted_dimensions(cfg: dict) -> set[str] | None:
     return wanted
 
 
+def _locus_vectors(cfg: dict, modality: str, cols: list[str]) -> tuple[list[str], np.ndarray] | None:
+    """The loci whose effect vector has entries in ``modality``'s dimensions, and those vectors (loci x ``cols``) in
+    SDs of each dimension: the lead's per-allele betas on the transformed dimensions (for ``gwas.transform =
+    "none"`` they are turned into SDs by the stage). None without loci or lead effects."""
+    p = settings(cfg, "perdi")
+    if not p.locus_maps:
+        return None
+    loci_path = Path(p.loci or layout.LociFiles(layout.stage_dir(cfg["run"]["out"], "loci")).loci())
+    effects_path = layout.LociFiles(loci_path.parent).lead_effects
+    if not effects_path.exists():
+        log.info("perdi %s: no %s, so no locus maps", modality, effects_path)
+        return None
+    eff = pd.read_csv(effects_path, sep="\t")
+    eff = eff[eff["dimension"].isin(cols)]
+    if eff.empty:
+        return None
+    wide = eff.pivot(index="locus_id", columns="dimension", values="beta").reindex(columns=cols).fillna(0.0)
+    return list(wide.index), wide.to_numpy(dtype=np.float64)
+
+
 def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[str], dims: list[int], basis,
-            progress, excluded: list, *, affine: np.ndarray, device) -> tuple[pd.DataFrame, list]:
-    """The unsmoothed t maps of ``dims`` (one per perturbation sign) and the subjects they used."""
+            progress, excluded: list, *, affine: np.ndarray, device,
+            vectors: np.ndarray | None = None) -> tuple[pd.DataFrame, list, np.ndarray | None]:
+    """The unsmoothed t maps of ``dims`` (one per perturbation sign), the subjects they used and, with ``vectors``
+    (:func:`_locus_vectors`), one map per vector."""
     from udip_gwas.annotation.atlas import template_on_grid
     from udip_gwas.annotation.perdi import linear_decoder_maps, perdi_maps
 
@@ -108,18 +130,28 @@ def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[st
         runinfo.record_exclusions(Path(cfg["run"]["out"]), excluded, stage="perdi", cohort="discovery")
         log.info("perdi %s: linear decoder fitted on %d subjects' images (%d excluded)", modality, len(chosen),
                  len(dropped))
-        t = linear_decoder_maps(chosen[cols].to_numpy(), lambda i: np.load(caches[i]),
-                                voxel_mask=template_on_grid(shape, affine) > 0, dimensions=dims, k=p.k,
-                                progress=(lambda d, tot: progress(f"perdi {modality} linear decoder", d, tot))
-                                if progress else None)
-        return chosen, [sign * t for sign in signs]  # the same coefficients for either sign
+        u = chosen[cols].to_numpy()
+        fit = dict(voxel_mask=template_on_grid(shape, affine) > 0, k=p.k,
+                   progress=(lambda d, tot: progress(f"perdi {modality} linear decoder", d, tot)) if progress else None)
+        t = linear_decoder_maps(u, lambda i: np.load(caches[i]), dimensions=dims, **fit) if dims else None
+        vec = None
+        if vectors is not None:
+            w = vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none" else vectors
+            vec = linear_decoder_maps(u, lambda i: np.load(caches[i]), vectors=w, **fit)
+        return chosen, [sign * t for sign in signs] if t is not None else [], vec  # one fit serves either sign
     latents = chosen[cols].to_numpy() if basis is None else basis.unrotate(chosen[cols].to_numpy())
-    return chosen, [perdi_maps(model, latents, dimensions=dims, k=sign * p.k, batch_size=p.batch_size,
-                               dims_per_pass=p.dims_per_pass, device=device,
-                               axes=None if basis is None else basis.axes,
-                               progress=(lambda d, tot, sx=sign: progress(f"perdi {modality}{'' if sx > 0 else '_neg'}",
-                                                                          d, tot)) if progress else None)
-                    for sign in signs]
+    net = dict(batch_size=p.batch_size, dims_per_pass=p.dims_per_pass, device=device,
+               axes=None if basis is None else basis.axes)
+    maps = [perdi_maps(model, latents, dimensions=dims, k=sign * p.k, **net,
+                       progress=(lambda d, tot, sx=sign: progress(f"perdi {modality}{'' if sx > 0 else '_neg'}",
+                                                                  d, tot)) if progress else None)
+            for sign in signs] if dims else []
+    vec = None
+    if vectors is not None:
+        u = chosen[cols].to_numpy()
+        w = vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none" else vectors
+        vec = perdi_maps(model, latents, vectors=w, k=p.k, **net)
+    return chosen, maps, vec
 
 
 def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wanted, progress,
@@ -147,7 +179,8 @@ def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wan
     if missing:
         raise InputError(f"{p.udips[modality]}: UDIP column(s) {missing[:3]} of the {modality} model not found")
     dims = [i for i, c in enumerate(cols) if wanted is None or c in wanted]
-    if not dims:
+    loci_vectors = _locus_vectors(cfg, modality, cols)
+    if not dims and loci_vectors is None:
         log.info("perdi %s: no dimension to map", modality)
         return {"check": check}
     basis_path = p.latent_basis.get(modality) or basis_beside(p.udips[modality], modality)
@@ -158,8 +191,9 @@ def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wan
     n = min(p.n_subjects, len(table))
     chosen = table.iloc[np.sort(np.random.default_rng(runinfo.stage_seed(cfg["run"]["seed"], "perdi"))
                                 .choice(len(table), size=n, replace=False))]
-    chosen, t_maps = _t_maps(cfg, modality, model, chosen, cols, dims, basis, progress, excluded, affine=affine,
-                             device=device)
+    chosen, t_maps, vec_maps = _t_maps(cfg, modality, model, chosen, cols, dims, basis, progress, excluded,
+                                       affine=affine, device=device,
+                                       vectors=None if loci_vectors is None else loci_vectors[1])
     mask = template_on_grid(shape, affine) > 0
     sigma = p.sigma_mm / float(np.sqrt((affine[:3, :3] ** 2).sum(0)).mean())
     grid_atlas = atlas_on_grid(atlas, shape, affine)
@@ -170,12 +204,23 @@ def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wan
             nib.save(nib.Nifti1Image(m, affine), str(files.map(name)))
         scores.append(region_scores(maps, grid_atlas, mask))
     log.info("perdi %s: %d dimension(s) x %d subjects, sigma %.2f voxels", modality, len(dims), n, sigma)
-    return {"check": check, "scores": scores, "subjects": chosen["IID"].tolist(),
+    locus_scores = None
+    if vec_maps is not None:
+        files.locus_maps.mkdir(parents=True, exist_ok=True)
+        maps = {}
+        for j, locus_id in enumerate(loci_vectors[0]):
+            maps[locus_id] = postprocess(vec_maps[j], mask, sigma_voxels=sigma)
+            nib.save(nib.Nifti1Image(maps[locus_id], affine), str(files.locus_map(locus_id, "decoder", modality)))
+        locus_scores = region_scores(maps, grid_atlas, mask).rename(columns={"dimension": "locus_id"}).assign(
+            modality=modality, view="decoder")
+        log.info("perdi %s: %d locus map(s) along the loci's effect vectors in %s", modality, len(maps),
+                 files.locus_maps)
+    return {"check": check, "scores": scores, "subjects": chosen["IID"].tolist(), "locus_scores": locus_scores,
             "basis": None if basis is None else str(basis_path)}
 
 
 def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
-    from udip_gwas.columns import REGION_SCORES, names
+    from udip_gwas.columns import LOCUS_REGION_SCORES, REGION_SCORES, names
 
     p, files = settings(cfg, "perdi"), layout.PerdiFiles(out)
     modalities = [m for m in p.checkpoints if m in p.udips]
@@ -187,15 +232,20 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
                           "images of the UDIP table's subjects)")
     wanted, atlas = _wanted_dimensions(cfg), _atlas(p)
     files.maps.mkdir(parents=True, exist_ok=True)
-    scores, used, rotated, decoder_check, excluded = [], {}, {}, {}, []
+    scores, used, rotated, decoder_check, excluded, locus_scores = [], {}, {}, {}, [], []
     for modality in modalities:
         done = _map_modality(cfg, files, modality, atlas, wanted, progress, excluded)
         decoder_check[modality] = done["check"]
         if "scores" in done:
             scores += done["scores"]
             used[modality], rotated[modality] = done["subjects"], done["basis"]
+        if done.get("locus_scores") is not None:
+            locus_scores.append(done["locus_scores"])
     table = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=names(REGION_SCORES))
     table.to_csv(files.region_scores, sep="\t", index=False, float_format="%.5g")
+    if locus_scores:
+        pd.concat(locus_scores, ignore_index=True)[names(LOCUS_REGION_SCORES)].to_csv(
+            files.locus_region_scores, sep="\t", index=False, float_format="%.5g")
     pd.DataFrame([(m, i) for m, ids in used.items() for i in ids], columns=["modality", "IID"]).to_csv(
         files.subjects, sep="\t", index=False)
     files.summary.write_text(json.dumps({

@@ -338,6 +338,27 @@ def top_dimensions(ht, loci: pd.DataFrame, sets: list, k: int = 5) -> list[str]:
     return out
 
 
+def lead_effects(ht, loci: pd.DataFrame) -> pd.DataFrame:
+    """Each locus's effect vector (:data:`udip_gwas.columns.LEAD_EFFECTS`): its lead's beta, standard error and t
+    in every dimension (one small pass over the table for the leads)."""
+    import hail as hl
+
+    cols = columns.names(columns.LEAD_EFFECTS)
+    if loci.empty:
+        return pd.DataFrame(columns=cols)
+    dims = list(hl.eval(ht.dimensions))
+    got = ht.filter(hl.literal(set(loci["lead_variant"])).contains(ht.variant_id))
+    by_id = {r.variant_id: r for r in got.select("variant_id", "beta", "standard_error", "t_stat").collect()}
+    rows = []
+    for r in loci.itertuples():
+        x = by_id.get(r.lead_variant)
+        if x is None or x.beta is None:
+            continue
+        rows += [(r.locus_id, r.lead_variant, d, x.beta[i], x.standard_error[i], x.t_stat[i])
+                 for i, d in enumerate(dims)]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def call_loci(cand: pd.DataFrame, ld: pd.DataFrame, dims: list[str], *, thresholds: dict[str, float], p2: float,
               settings, mhc: tuple[str, int, int], joint_thresholds: dict[str, float] | None = None,
               joint_p2: float | None = None, sets: list | None = None,

@@ -318,8 +318,8 @@ def _loci(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles) -> dict:
 
     from udip_gwas.genetics.ld import ld_pairs
     from udip_gwas.genetics.association import joint_sets_of
-    from udip_gwas.genetics.loci import (call_loci, candidates_table, collect_candidates, near_significant,
-                                         top_dimensions)
+    from udip_gwas.genetics.loci import (call_loci, candidates_table, collect_candidates, lead_effects,
+                                         near_significant, top_dimensions)
     from udip_gwas.genetics.plots import write_loci_plots
     from udip_gwas.genome import mhc_region
 
@@ -359,6 +359,7 @@ def _loci(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles) -> dict:
     results = _novelty(cfg, results, ht, ld_mt)
     for name, loci in results.items():
         loci.to_csv(files.loci(name), sep="\t", index=False)
+    lead_effects(ht, results["bonferroni"]).to_csv(files.lead_effects, sep="\t", index=False, float_format="%.6g")
     write_loci_plots(ht, gwas, files, results["bonferroni"], thresholds=thresholds, n_dims=n_dims, dims=dims,
                      dimension_plots=lc.dimension_plots, seed=runinfo.stage_seed(cfg["run"]["seed"], "plots"))
     if joint:

@@ -102,7 +102,47 @@ class SimulationParams:
     @classmethod
     def from_config(cls, cfg: dict) -> "SimulationParams":
         s = dict(cfg["simulate"])
-        return cls(**{**s, "chromosomes": tuple(s["chromosomes"])}, seed=cfg["run"]["seed"])
+        given = s.pop("effects", [])
+        effects = parse_effects(given) if given else DEFAULT_EFFECTS
+        return cls(**{**s, "chromosomes": tuple(s["chromosomes"])}, effects=effects, seed=cfg["run"]["seed"])
+
+
+EFFECT_KINDS = ("volume", "intensity")
+EFFECT_MODALITIES = ("T1", "T2", "both")
+
+
+def parse_effects(entries: list[dict]) -> tuple[PlantedEffect, ...]:
+    """``simulate.effects`` tables as planted effects, checked: a region outside the Harvard-Oxford atlas (named as
+    ``region_scores.tsv`` writes it) is an error that lists the valid names; so are an unknown kind, modality or
+    key, and a missing one."""
+    from udip_gwas.annotation.atlas import harvard_oxford
+
+    regions = sorted(harvard_oxford(1.0).merged()[1]["region"])
+    required = ("region", "kind", "modality", "effect_per_sd", "known")
+    out = []
+    for i, e in enumerate(entries):
+        where = f"simulate.effects[{i}]"
+        missing = [k for k in required if k not in e]
+        unknown = sorted(set(e) - set(required) - {"weak"})
+        if missing or unknown:
+            raise ConfigError(f"{where}: " + "; ".join(
+                ([f"missing key(s) {', '.join(missing)}"] if missing else [])
+                + ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])) + f" (keys: {', '.join(required)}, weak)")
+        if e["region"] not in regions:
+            raise ConfigError(f"{where}: region {e['region']!r} is not a Harvard-Oxford region; valid names: "
+                              + ", ".join(regions))
+        if e["kind"] not in EFFECT_KINDS:
+            raise ConfigError(f"{where}: kind {e['kind']!r} is not one of {', '.join(EFFECT_KINDS)}")
+        if e["modality"] not in EFFECT_MODALITIES:
+            raise ConfigError(f"{where}: modality {e['modality']!r} is not one of {', '.join(EFFECT_MODALITIES)}")
+        if isinstance(e["effect_per_sd"], bool) or not isinstance(e["effect_per_sd"], (int, float)):
+            raise ConfigError(f"{where}: effect_per_sd must be a number, found {e['effect_per_sd']!r}")
+        if not isinstance(e["known"], bool) or not isinstance(e.get("weak", False), bool):
+            raise ConfigError(f"{where}: known and weak must be true or false")
+        out.append(PlantedEffect(e["region"], e["kind"], float(e["effect_per_sd"]),
+                                 None if e["modality"] == "both" else e["modality"], e["known"],
+                                 weak=e.get("weak", False)))
+    return tuple(out)
 
 
 def choose_causal_variants(panel: VariantPanel, effects: tuple[PlantedEffect, ...], rng: np.random.Generator,

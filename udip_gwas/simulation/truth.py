@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 TARGETS = {"recovered_fraction": 0.8, "loci_outside_planted": 0, "novelty_correct_fraction": 1.0,
-           "perdi_top3_fraction": 0.7, "weak_found_by_joint": 2, "joint_lambda_gc": (0.95, 1.05)}
+           "perdi_top3_fraction": 0.7, "weak_found_by_joint": 2, "joint_lambda_gc": (0.95, 1.05),
+           "locus_decoder_top3": 5}
 
 
 def _found_by(test) -> set[str]:
@@ -28,8 +29,8 @@ def _found_by(test) -> set[str]:
 
 
 def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores: pd.DataFrame | None = None,
-                       window_kb: int = 250, top_k: int = 3, joint_lambda: pd.DataFrame | None = None
-                       ) -> tuple[pd.DataFrame, dict]:
+                       window_kb: int = 250, top_k: int = 3, joint_lambda: pd.DataFrame | None = None,
+                       locus_scores: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Match loci to planted variants. The headline figures (recovered, replicated, novelty, PerDI) are over the
     planted effects that are not ``weak``; the weak ones (sized for the joint test) are counted per test.
 
@@ -67,6 +68,14 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
                 # the second view (mean |t| per region): reported, not a target
                 by_t = s.sort_values("mean_abs_t", ascending=False, kind="stable")["region"].head(top_k).tolist()
                 row["perdi_structure_in_top_mean_abs_t"] = t.region in by_t
+            if locus_scores is not None and len(locus_scores):
+                # the locus's own map (decoder view along its effect vector) in its lead dimension's modality
+                modality = str(best["lead_dimension"]).split("_")[0]
+                s = locus_scores[(locus_scores["locus_id"] == best["locus_id"]) & (locus_scores["view"] == "decoder")
+                                 & (locus_scores["modality"] == modality) & (locus_scores["hemisphere"] == "bilateral")]
+                top = s.sort_values("ks", ascending=False, kind="stable")["region"].head(top_k).tolist()
+                row["locus_decoder_top_regions"] = ",".join(top)
+                row["locus_decoder_in_top"] = t.region in top
         rows.append(row)
     per = pd.DataFrame(rows)
     for c in ("found_by_per_dimension", "found_by_joint"):
@@ -93,6 +102,8 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
         "perdi_top3_fraction_mean_abs_t": float(rec["perdi_structure_in_top_mean_abs_t"].mean())
         if len(rec) and "perdi_structure_in_top_mean_abs_t" in rec else float("nan"),
     }
+    if "locus_decoder_in_top" in rec:
+        summary["locus_decoder_top3"] = int(rec["locus_decoder_in_top"].map(lambda v: v is True).sum())
     summary["targets"] = TARGETS
     summary["met"] = {
         "recovered_fraction": bool(summary["recovered_fraction"] >= TARGETS["recovered_fraction"]),
@@ -101,6 +112,8 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
                                          >= TARGETS["novelty_correct_fraction"]),
         "perdi_top3_fraction": bool(np.nan_to_num(summary["perdi_top3_fraction"]) >= TARGETS["perdi_top3_fraction"]),
     }
+    if "locus_decoder_top3" in summary:
+        summary["met"]["locus_decoder_top3"] = summary["locus_decoder_top3"] >= TARGETS["locus_decoder_top3"]
     if summary["joint_lambda_gc"]:
         lo, hi = TARGETS["joint_lambda_gc"]
         summary["met"]["joint_lambda_gc"] = all(lo <= v <= hi for v in summary["joint_lambda_gc"].values())
@@ -125,6 +138,10 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
         f"{summary['perdi_top3_fraction']:.0%} "
         f"(target >= 70%: {ok[summary['met']['perdi_top3_fraction']]})",
     ]
+    if "locus_decoder_top3" in summary:
+        lines.append(f"locus maps (decoder along each locus's effect vector), planted structure in the top 3: "
+                     f"{summary['locus_decoder_top3']} of {summary['planted']} (target >= "
+                     f"{TARGETS['locus_decoder_top3']}: {ok[summary['met']['locus_decoder_top3']]})")
     if summary.get("joint_lambda_gc"):
         pt = summary["per_test"]
         lines.append(f"by test: per-dimension {pt['per_dimension']['strong']}/{summary['planted']} strong and "
@@ -155,21 +172,25 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
             lines.append(f"  {name:<25} {r.kind:<9} -> {r.locus_id} [{tests or 'per_dimension'}] "
                          f"({getattr(r, 'lead_dimension', '')}, {r.lead_distance_kb:.0f} kb), {r.replication_status}, "
                          f"{r.novelty}{'' if r.novelty_correct else ' (wrong)'}, PerDI top: "
-                         f"{getattr(r, 'perdi_top_regions', '')}")
+                         f"{getattr(r, 'perdi_top_regions', '')}"
+                         + (f"; locus map top: {r.locus_decoder_top_regions}"
+                            if isinstance(getattr(r, "locus_decoder_top_regions", None), str) else ""))
         else:
             lines.append(f"  {name:<25} {r.kind:<9} -> not recovered")
     return "\n".join(lines)
 
 
-def truth_section(truth_path: str | Path, files, joint_lambda: str | Path | None = None) -> Callable:
+def truth_section(truth_path: str | Path, files, joint_lambda: str | Path | None = None,
+                  locus_scores: str | Path | None = None) -> Callable:
     """A report section (see :func:`udip_gwas.annotation.stages.run_report`) comparing the report's loci with the
     simulation's truth file; it also writes ``truth_comparison.tsv`` and ``.json`` to ``files``
     (:class:`udip_gwas.layout.ReportFiles`)."""
 
     def section(report: pd.DataFrame, scores: pd.DataFrame | None, perdi_info: dict) -> tuple[str, str]:
         lam = pd.read_csv(joint_lambda, sep="\t") if joint_lambda and Path(joint_lambda).exists() else None
+        loc = pd.read_csv(locus_scores, sep="\t") if locus_scores and Path(locus_scores).exists() else None
         per, summary = compare_with_truth(report, pd.read_csv(truth_path, sep="\t"), region_scores=scores,
-                                          joint_lambda=lam)
+                                          joint_lambda=lam, locus_scores=loc)
         checks = perdi_info.get("decoder_check", {})
         summary["decoder_beats_mean_image"] = {m: c.get("beats_mean_image") for m, c in sorted(checks.items())}
         summary["perdi_decoder"] = perdi_info.get("decoder", "network")
