@@ -58,8 +58,10 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
     html = (tmp_path / "report" / "report.html").read_text()
     for lid in rep["locus_id"]:
         assert lid in html
-    # Manhattan, QQ, and per locus its regional plot, its PerDI montage and its lead dimension's Manhattan plot
-    assert html.count("data:image/png;base64,") == 2 + 3 * len(rep)
+    # Manhattan, QQ, the joint test's Manhattan and QQ of the one set (T1), and per locus its regional plot, its
+    # PerDI montage and its lead dimension's Manhattan plot
+    assert html.count("data:image/png;base64,") == 2 + 2 + 3 * len(rep)
+    assert html.count("alt='joint test plot'") == 2 and "found by" in html
     for lid in rep["locus_id"]:
         assert f"alt='regional plot of {lid}'" in html
     for d in rep["lead_dimension"]:

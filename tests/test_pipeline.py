@@ -26,6 +26,44 @@ n_train = 30
 chromosomes = [1, 6]
 variants_per_chromosome = 500
 grid_mm = 8.0
+# the six strong built-in effects, as a user's [[simulate.effects]] tables (two chromosomes have no room for
+# the weak three beside them)
+[[simulate.effects]]
+region = "Thalamus"
+kind = "volume"
+modality = "both"
+effect_per_sd = 0.15
+known = true
+[[simulate.effects]]
+region = "Putamen"
+kind = "intensity"
+modality = "T2"
+effect_per_sd = 0.2
+known = false
+[[simulate.effects]]
+region = "Pallidum"
+kind = "intensity"
+modality = "T1"
+effect_per_sd = 0.2
+known = true
+[[simulate.effects]]
+region = "Caudate"
+kind = "volume"
+modality = "both"
+effect_per_sd = 0.15
+known = false
+[[simulate.effects]]
+region = "Hippocampus"
+kind = "volume"
+modality = "both"
+effect_per_sd = 0.2
+known = true
+[[simulate.effects]]
+region = "Lateral_Ventricle"
+kind = "volume"
+modality = "both"
+effect_per_sd = 0.15
+known = false
 [train]
 latent_dim = 8
 base_channels = 2

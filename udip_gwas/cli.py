@@ -62,6 +62,8 @@ def _add_stage_parser(sub, stage: str) -> None:
             continue
         g = p.add_argument_group(section)
         for name, key in _config.SCHEMA[section].items():
+            if key.item_type is dict:  # a list of tables (simulate.effects) is set in the TOML file only
+                continue
             g.add_argument(_flag(section, name, i == 0), dest=f"cfg__{section}__{name}", metavar=name.upper(),
                            help=f"{key.doc} (default: {key.default!r})")
 

@@ -204,19 +204,26 @@ def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wan
             nib.save(nib.Nifti1Image(m, affine), str(files.map(name)))
         scores.append(region_scores(maps, grid_atlas, mask))
     log.info("perdi %s: %d dimension(s) x %d subjects, sigma %.2f voxels", modality, len(dims), n, sigma)
-    locus_scores = None
-    if vec_maps is not None:
-        files.locus_maps.mkdir(parents=True, exist_ok=True)
-        maps = {}
-        for j, locus_id in enumerate(loci_vectors[0]):
-            maps[locus_id] = postprocess(vec_maps[j], mask, sigma_voxels=sigma)
-            nib.save(nib.Nifti1Image(maps[locus_id], affine), str(files.locus_map(locus_id, "decoder", modality)))
-        locus_scores = region_scores(maps, grid_atlas, mask).rename(columns={"dimension": "locus_id"}).assign(
-            modality=modality, view="decoder")
-        log.info("perdi %s: %d locus map(s) along the loci's effect vectors in %s", modality, len(maps),
-                 files.locus_maps)
+    locus_scores = None if vec_maps is None else _save_locus_maps(
+        files, modality, loci_vectors[0], vec_maps, mask=mask, sigma=sigma, grid_atlas=grid_atlas, affine=affine)
     return {"check": check, "scores": scores, "subjects": chosen["IID"].tolist(), "locus_scores": locus_scores,
             "basis": None if basis is None else str(basis_path)}
+
+
+def _save_locus_maps(files: layout.PerdiFiles, modality: str, loci: list[str], vec_maps: np.ndarray, *, mask, sigma,
+                     grid_atlas, affine) -> pd.DataFrame:
+    """Each locus's decoder-view map (|t|, masked, smoothed) under ``locus_maps/``, and their region scores."""
+    from udip_gwas.annotation.perdi import postprocess
+    from udip_gwas.annotation.regions import region_scores
+
+    files.locus_maps.mkdir(parents=True, exist_ok=True)
+    maps = {}
+    for j, locus_id in enumerate(loci):
+        maps[locus_id] = postprocess(vec_maps[j], mask, sigma_voxels=sigma)
+        nib.save(nib.Nifti1Image(maps[locus_id], affine), str(files.locus_map(locus_id, "decoder", modality)))
+    log.info("perdi %s: %d locus map(s) along the loci's effect vectors in %s", modality, len(maps), files.locus_maps)
+    return region_scores(maps, grid_atlas, mask).rename(columns={"dimension": "locus_id"}).assign(
+        modality=modality, view="decoder")
 
 
 def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
