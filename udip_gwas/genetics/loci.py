@@ -317,24 +317,17 @@ def merge_tests(per_dim: pd.DataFrame, joint: pd.DataFrame, *, merge_kb: int) ->
     return out.drop(columns="_from"), mapping
 
 
-def top_dimensions(ht, loci: pd.DataFrame, sets: list, k: int = 5) -> list[str]:
+def top_dimensions(effects: pd.DataFrame, loci: pd.DataFrame, sets: list, k: int = 5) -> list[str]:
     """Per locus, the lead's ``k`` dimensions of largest |t| in its joint set (all dimensions without the joint
-    test), as ``dimension:t`` (one small pass over the table for the leads)."""
-    import hail as hl
-
-    if loci.empty:
-        return []
-    dims = list(hl.eval(ht.dimensions))
-    got = ht.filter(hl.literal(set(loci["lead_variant"])).contains(ht.variant_id))
-    t_of = {r.variant_id: r.t_stat for r in got.select("variant_id", "t_stat").collect()}
-    by_set = {s.name: list(s.dimensions) for s in sets}
+    test), as ``dimension:t``, from :func:`lead_effects`'s table."""
+    by_set = {s.name: set(s.dimensions) for s in sets}
     out = []
     for r in loci.itertuples():
-        t = t_of.get(r.lead_variant) or []
-        pool = by_set.get(r.joint_set, dims) if isinstance(r.joint_set, str) else dims
-        pairs = [(d, t[dims.index(d)]) for d in pool if t and t[dims.index(d)] is not None]
-        pairs.sort(key=lambda x: -abs(x[1]))
-        out.append(",".join(f"{d}:{v:.1f}" for d, v in pairs[:k]))
+        mine = effects[(effects["locus_id"] == r.locus_id) & effects["t_stat"].notna()]
+        if isinstance(r.joint_set, str) and r.joint_set in by_set:
+            mine = mine[mine["dimension"].isin(by_set[r.joint_set])]
+        top = mine.reindex(mine["t_stat"].abs().sort_values(ascending=False, kind="stable").index).head(k)
+        out.append(",".join(f"{d}:{v:.1f}" for d, v in zip(top["dimension"], top["t_stat"])))
     return out
 
 

@@ -350,8 +350,9 @@ def _loci(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles) -> dict:
     called = call_loci(cand, ld, dims, thresholds=thresholds, p2=p2, settings=lc,
                        mhc=mhc_region(g.reference_genome, lc.mhc_start, lc.mhc_end), tests=tests,
                        sets=sets, **joint)
-    for loci, _, _ in called.values():
-        loci["top_dimensions"] = top_dimensions(ht, loci, sets) if len(loci) else []
+    effects = {name: lead_effects(ht, loci) for name, (loci, _, _) in called.items()}  # one pass each
+    for name, (loci, _, _) in called.items():
+        loci["top_dimensions"] = top_dimensions(effects[name], loci, sets) if len(loci) else []
     for name, (_, clumps, independent) in called.items():
         clumps.to_csv(files.clumps(name), sep="\t", index=False)
         independent.to_csv(files.independent_snps(name), sep="\t", index=False)
@@ -359,7 +360,7 @@ def _loci(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles) -> dict:
     results = _novelty(cfg, results, ht, ld_mt)
     for name, loci in results.items():
         loci.to_csv(files.loci(name), sep="\t", index=False)
-    lead_effects(ht, results["bonferroni"]).to_csv(files.lead_effects, sep="\t", index=False, float_format="%.6g")
+    effects["bonferroni"].to_csv(files.lead_effects, sep="\t", index=False, float_format="%.6g")
     write_loci_plots(ht, gwas, files, results["bonferroni"], thresholds=thresholds, n_dims=n_dims, dims=dims,
                      dimension_plots=lc.dimension_plots, seed=runinfo.stage_seed(cfg["run"]["seed"], "plots"))
     if joint:
