@@ -41,6 +41,20 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
         maps[d] = m
     region_scores(maps, harvard_oxford(8.0), template(8.0) > 0).to_csv(tmp_path / "perdi" / "region_scores.tsv",
                                                                       sep="\t", index=False)
+    # each locus's own maps: the decoder view peaking in the putamen, the direct view in the thalamus
+    put = merged == int(table.loc[table["region"] == "Putamen", "label"].iloc[0])
+    (tmp_path / "perdi" / "locus_maps").mkdir()
+    own = {}
+    for lid in loci["locus_id"]:
+        for view, where in (("decoder", put), ("direct", thal)):
+            m = np.where(where, 5.0, 0.5).astype(np.float32) * (template(8.0) > 0)
+            nib.save(nib.Nifti1Image(m, affine), str(tmp_path / "perdi" / "locus_maps" / f"{lid}_{view}_T1.nii.gz"))
+            own[(lid, view)] = m
+    pd.concat([region_scores({lid: m}, harvard_oxford(8.0), template(8.0) > 0).rename(
+        columns={"dimension": "locus_id"}).assign(modality="T1", view=view) for (lid, view), m in own.items()]).to_csv(
+        tmp_path / "perdi" / "locus_region_scores.tsv", sep="\t", index=False)
+    pd.DataFrame({"locus_id": loci["locus_id"], "modality": "T1", "spatial_correlation": 0.25}).to_csv(
+        tmp_path / "perdi" / "locus_views.tsv", sep="\t", index=False)
     (tmp_path / "perdi" / "summary.json").write_text(json.dumps({"decoder_check": {
         "T1": {"best_val_loss": 0.25, "mean_image_val_loss": 0.19, "beats_mean_image": False},
         "T2": {"best_val_loss": 0.30, "mean_image_val_loss": 0.35, "beats_mean_image": True}}}))
@@ -54,13 +68,20 @@ def test_report__builds_from_a_small_run(gwas_run, tmp_path):
     rep = pd.read_csv(out["locus_report"], sep="\t")
     assert len(rep) == len(loci) > 0
     assert (rep["top_region"] == "Thalamus").all()
+    assert rep["decoder_top_regions"].str.startswith("T1: Putamen (").all()
+    assert rep["direct_top_regions"].str.startswith("T1: Thalamus (").all()
+    assert (rep["view_correlation"] == "T1 0.25").all()
     assert (rep["nearest_genes"] == "GENE" + rep["locus_id"]).all() and (rep["nearest_gene_distance"] == 0).all()
     html = (tmp_path / "report" / "report.html").read_text()
     for lid in rep["locus_id"]:
         assert lid in html
-    # Manhattan, QQ, the joint test's Manhattan and QQ of the one set (T1), and per locus its regional plot, its
-    # PerDI montage and its lead dimension's Manhattan plot
-    assert html.count("data:image/png;base64,") == 2 + 2 + 3 * len(rep)
+    # Manhattan, QQ, the joint test's Manhattan and QQ of the one set (T1), and per locus its two locus maps, its
+    # regional plot, its PerDI montage and its lead dimension's Manhattan plot, the locus maps first
+    assert html.count("data:image/png;base64,") == 2 + 2 + 5 * len(rep)
+    for lid in rep["locus_id"]:
+        card = html[html.index(f"<h3>{lid}</h3>"):]
+        assert card.count(f"alt='locus map of {lid}'") == 2
+        assert card.index(f"alt='locus map of {lid}'") < card.index("alt='PerDI map'")
     assert html.count("alt='joint test plot'") == 2 and "found by" in html
     for lid in rep["locus_id"]:
         assert f"alt='regional plot of {lid}'" in html
@@ -126,3 +147,36 @@ def test_perdi__linear_decoder_stage_fits_on_the_images_and_records_exclusions(t
     # the stage reads the float16 cache of the volumes
     np.testing.assert_allclose(np.asarray(img.dataobj), expected, rtol=0, atol=0.02 * expected.max())
     assert expected.max() > 0
+    # with loci: each locus's decoder view (its effect vector) and direct view (its lead's dosage regressed out of
+    # the images with the GWAS's covariates), one subject lacking from the GWAS's analysed ones
+    loci_dir = tmp_path / "loci"
+    loci_dir.mkdir()
+    pd.DataFrame({"locus_id": ["L1", "L2"], "lead_variant": ["1:100:A:G", "2:200:C:T"],
+                  "lead_dimension": ["T1_001", "T1_004"]}).to_csv(loci_dir / "loci.tsv", sep="\t", index=False)
+    cols = [c for c in udips.columns if c.startswith("T1_")]
+    rng = np.random.default_rng(0)
+    pd.DataFrame([(lid, "v", d, b, 0.1, b / 0.1) for lid in ("L1", "L2") for d, b in
+                  zip(cols, rng.normal(size=len(cols)))],
+                 columns=["locus_id", "lead_variant", "dimension", "beta", "standard_error", "t_stat"]).to_csv(
+        loci_dir / "lead_effects.tsv", sep="\t", index=False)
+    analysed = used[1:]
+    dos = pd.DataFrame({"IID": analysed, "age": rng.normal(60, 5, len(analysed)),
+                        "L1": rng.binomial(2, 0.4, len(analysed)).astype(float),
+                        "L2": rng.binomial(2, 0.3, len(analysed)).astype(float)})
+    dos.to_csv(loci_dir / "lead_dosages.tsv.gz", sep="\t", index=False)
+    cfg["perdi"]["loci"] = str(loci_dir / "loci.tsv")
+    run_perdi(cfg, tmp_path / "perdi2")
+    views = pd.read_csv(tmp_path / "perdi2" / "locus_region_scores.tsv", sep="\t")
+    assert set(zip(views["locus_id"], views["view"])) == {(a, b) for a in ("L1", "L2") for b in ("decoder", "direct")}
+    agree = pd.read_csv(tmp_path / "perdi2" / "locus_views.tsv", sep="\t")
+    assert list(agree["locus_id"]) == ["L1", "L2"] and agree["spatial_correlation"].between(-1, 1).all()
+    excl = pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t", dtype=str)
+    assert "direct view: not among the GWAS's analysed subjects" in excl.set_index("IID").loc[used[0], "reason"]
+    direct = nib.load(str(tmp_path / "perdi2" / "locus_maps" / "L2_direct_T1.nii.gz"))
+    from udip_gwas.annotation.perdi import locus_direct_maps
+
+    t = locus_direct_maps(dos[["L1", "L2"]].to_numpy(), dos[["age"]].to_numpy(), lambda i: vols[i + 1],
+                          voxel_mask=mask)[1]
+    expected = postprocess(t, mask, sigma_voxels=3.0 / 8.0)
+    np.testing.assert_allclose(np.asarray(direct.dataobj), expected, rtol=0, atol=0.02 * expected.max())
+    assert (tmp_path / "perdi2" / "locus_maps" / "L1_decoder_T1.nii.gz").exists()

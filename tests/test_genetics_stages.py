@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import _flip_plink
+from .conftest import _design, _flip_plink
 
 
 def test_gwas__replication_cohort_keep_list_its_own_or_the_discovery_one(gwas_run, tmp_path):
@@ -71,6 +73,22 @@ def test_loci_stage__finds_the_planted_loci(gwas_run, tmp_path):
             assert float(text[r.locus_id]) == pytest.approx(float(ssf), rel=1e-4)
     for f in ("manhattan.png", "qq.png", "clumps.tsv", "loci_genome_wide.tsv", "candidate_variants.tsv"):
         assert (tmp_path / "loci" / f).exists()
+    # the direct view's inputs: the analysed subjects, the GWAS design's covariates and each lead's dosage (the
+    # effect allele of the lead's id counted, as read from the .bed here)
+    dos = pd.read_csv(tmp_path / "loci" / "lead_dosages.tsv.gz", sep="\t", dtype={"IID": str})
+    design, _ = _design(gwas_run)
+    assert dos["IID"].tolist() == gwas_run["samples"] and list(dos.columns[-len(loci):]) == list(loci["locus_id"])
+    covariates = [c for c in dos.columns if c not in set(loci["locus_id"]) | {"IID"}]
+    assert covariates == json.loads((gwas_run["out"] / "gwas" / "summary.json").read_text())["covariates"]
+    np.testing.assert_allclose(dos[covariates].to_numpy(), design[:, 1:], rtol=1e-9)
+    rows = [list(gwas_run["fam"]["IID"]).index(s) for s in gwas_run["samples"]]
+    for r in loci.itertuples():
+        c, pos, other, effect = r.lead_variant.split(":")
+        j = np.flatnonzero((bim["chromosome"].astype(str) == c) & (bim["base_pair_location"] == int(pos)))[0]
+        expected = gwas_run["g"][rows, j]  # read_plink_dosages counts the .bim's A1
+        if bim["a1"].iloc[j] != effect:
+            expected = 2 - expected
+        np.testing.assert_array_equal(dos[r.locus_id].to_numpy(), expected)
     # per-dimension plots of the loci's lead dimensions only (loci.dimension_plots = "loci")
     assert sorted(f.name for f in (tmp_path / "loci" / "plots").iterdir()) == sorted(
         f"{kind}_{d}.png" for d in set(loci["lead_dimension"]) for kind in ("manhattan", "qq"))

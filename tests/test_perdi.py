@@ -8,7 +8,9 @@ import torch
 from scipy import stats
 
 from udip_gwas.annotation.atlas import harvard_oxford, template
-from udip_gwas.annotation.perdi import RunningPairedT, linear_decoder_maps, perdi_maps, postprocess
+from udip_gwas.annotation.perdi import (RunningPairedT, decoder_design, direct_design, direct_t, image_cross_products,
+                                       linear_decoder_maps, linear_decoder_t, locus_direct_maps, perdi_maps,
+                                       postprocess, spatial_correlation)
 from udip_gwas.annotation.regions import region_scores
 from udip_gwas.imaging.autoencoder import AutoencoderConfig
 
@@ -180,3 +182,78 @@ def test_perdi__effect_vector_perturbs_along_the_combined_direction():
         perturbed = model.decode(zt + torch.as_tensor(step, dtype=torch.float32))[:, 0].numpy().reshape(len(z), -1)
     expected = stats.ttest_rel(perturbed, original).statistic
     np.testing.assert_allclose(t[0].ravel(), expected, rtol=1e-3, atol=1e-3)
+
+
+def _direct_cohort(seed: int, n: int = 80, shape=(4, 3, 5)):
+    """Dosages of 3 leads (some calls missing), covariates with a categorical-like indicator, images where the
+    first lead and the covariates act on some voxels."""
+    rng = np.random.default_rng(seed)
+    g = rng.binomial(2, [0.3, 0.1, 0.45], size=(n, 3)).astype(float)
+    cov = np.column_stack([rng.normal(60, 7, n), rng.integers(0, 2, n).astype(float)])
+    vols = rng.normal(size=(n, *shape)) + 0.03 * cov[:, 0, None, None, None] + 0.5 * cov[:, 1, None, None, None]
+    vols[:, :2] += 1.0 * g[:, 0, None, None, None]
+    g[rng.random(g.shape) < 0.05] = np.nan
+    return g, cov, vols
+
+
+def test_direct_view__t_matches_statsmodels_ols_with_covariates_and_missing_dosages():
+    import statsmodels.api as sm
+
+    g, cov, vols = _direct_cohort(11)
+    shape = vols.shape[1:]
+    mask = np.ones(shape, bool)
+    mask[3, 2, 4] = False
+    t = locus_direct_maps(g, cov, lambda i: vols[i], voxel_mask=mask, batch_size=13)
+    assert t.shape == (3, *shape) and np.all(t[:, 3, 2, 4] == 0)
+    imputed = np.where(np.isnan(g), np.nanmean(g, axis=0), g)  # the GWAS's rule: mean of the called dosages
+    checked = 0
+    for idx in list(zip(*np.nonzero(mask)))[::4]:
+        for locus in range(3):
+            fit = sm.OLS(vols[(slice(None), *idx)], sm.add_constant(np.column_stack([cov, imputed[:, locus]]))).fit()
+            assert t[(locus, *idx)] == pytest.approx(fit.tvalues[-1], rel=1e-6)  # float32 maps
+            checked += 1
+    assert checked > 40
+    assert np.abs(t[0, :2]).mean() > 4 * np.abs(t[0, 2:]).mean()  # where the first lead acts
+
+
+def test_direct_view__shares_the_linear_decoders_pass_on_a_subset_of_its_subjects():
+    """One pass over the images with the decoder's and the direct view's regressors side by side, the direct
+    view on a subset (its columns zero elsewhere): both maps equal their separate computations."""
+    g, cov, vols = _direct_cohort(12, n=90)
+    rng = np.random.default_rng(2)
+    u = rng.normal(size=(90, 4))
+    mask = np.ones(vols.shape[1:], bool)
+    rows = rng.random(90) > 0.2
+    x = decoder_design(u)
+    gd, c = direct_design(g[rows], cov[rows])
+    side = np.zeros((90, gd.shape[1] + c.shape[1]))
+    side[rows] = np.hstack([gd, c])
+    sty, yy, yy_rows = image_cross_products(lambda i: vols[i], np.hstack([x, side]), voxel_mask=mask, subset=rows,
+                                            batch_size=16)
+    q = x.shape[1]
+    dec = linear_decoder_t(x, sty[:q], yy, voxel_mask=mask, dimensions=[0, 2])
+    np.testing.assert_allclose(dec, linear_decoder_maps(u, lambda i: vols[i], voxel_mask=mask, dimensions=[0, 2]),
+                               rtol=1e-10, atol=1e-6)
+    direct = direct_t(gd, c, sty[q:q + 3], sty[q + 3:], yy_rows, voxel_mask=mask)
+    sub = vols[rows]
+    alone = locus_direct_maps(g[rows], cov[rows], lambda i: sub[i], voxel_mask=mask)
+    np.testing.assert_allclose(direct, alone, rtol=1e-6, atol=1e-6)
+
+
+def test_direct_view__constant_dosage_gives_zeros_and_too_few_subjects_are_refused():
+    g, cov, vols = _direct_cohort(13, n=30)
+    g[:, 1] = 1.0
+    t = locus_direct_maps(g, cov, lambda i: vols[i], voxel_mask=np.ones(vols.shape[1:], bool))
+    assert np.all(t[1] == 0) and np.any(t[0] != 0)
+    gd, c = direct_design(g[:3], cov[:3])
+    with pytest.raises(ValueError, match="3 subjects for 2 covariates"):
+        direct_t(gd, c, np.zeros((3, 5)), np.zeros((3, 5)), np.ones(5), voxel_mask=np.ones(5, bool))
+
+
+def test_spatial_correlation__is_pearson_over_the_mask():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 6, 5, 4))
+    mask = rng.random((6, 5, 4)) > 0.3
+    assert spatial_correlation(a, b, mask) == pytest.approx(np.corrcoef(a[mask], b[mask])[0, 1])
+    assert spatial_correlation(a, -2 * a + 1, mask) == pytest.approx(-1.0)
+    assert np.isnan(spatial_correlation(a, np.zeros_like(a), mask))

@@ -76,3 +76,38 @@ def test_compare_with_truth__per_test_counts_weak_effects_and_joint_lambda():
     text = format_summary(per, summary)
     assert "weak effects found by the joint test: 1" in text and "all 1.070" in text
     assert "Amygdala (weak)" in text and "[joint]" in text
+
+
+def test_compare_with_truth__locus_maps_per_view_in_the_lead_modality_and_their_correlation():
+    from udip_gwas.simulation.truth import compare_with_truth, format_summary
+
+    truth = pd.DataFrame({"region": ["Pallidum", "Caudate"], "kind": ["intensity", "volume"],
+                          "modality": ["T1", "both"],
+                          "variant_id": ["1:1000000:A:G", "2:300000:G:A"], "known": [True, False],
+                          "chromosome": [1, 2], "base_pair_location": [1_000_000, 300_000]})
+    loci = pd.DataFrame({"locus_id": ["L1", "L2"], "chromosome": ["1", "2"], "lead_position": [1_000_000, 300_000],
+                         "lead_dimension": ["T1_001", "T2_004"]})
+    ks = {("L1", "T1", "decoder"): ["Pallidum", "Putamen", "Thalamus"],
+          ("L1", "T1", "direct"): ["Putamen", "Thalamus", "Pallidum"],
+          ("L1", "T2", "decoder"): ["Thalamus", "Putamen", "Pallidum"],   # not the lead's modality: not read
+          ("L2", "T2", "decoder"): ["Thalamus", "Putamen", "Caudate"],
+          ("L2", "T2", "direct"): ["Caudate", "Thalamus", "Putamen"]}
+    rows = [(lid, m, view, region, "bilateral", 1.0 - 0.1 * i, 1.0) for (lid, m, view), order in ks.items()
+            for i, region in enumerate(order)]
+    rows.append(("L2", "T2", "decoder", "Caudate", "left", 0.99, 1.0))  # lateralised rows do not count
+    scores = pd.DataFrame(rows, columns=["locus_id", "modality", "view", "region", "hemisphere", "ks", "mean_abs_t"])
+    views = pd.DataFrame({"locus_id": ["L1", "L1", "L2"], "modality": ["T1", "T2", "T2"],
+                          "spatial_correlation": [0.8, 0.1, 0.6]})
+    per, summary = compare_with_truth(loci, truth, locus_scores=scores, locus_views=views, top_k=2)
+    per = per.set_index("region")
+    assert per.loc["Pallidum", "locus_decoder_in_top"] and not per.loc["Pallidum", "locus_direct_in_top"]
+    assert per.loc["Pallidum", "locus_direct_rank"] == 3 and per.loc["Caudate", "locus_decoder_rank"] == 3
+    assert per.loc["Caudate", "locus_direct_top_regions"] == "Caudate,Thalamus"
+    assert summary["locus_decoder_top3"] == 1 and summary["locus_direct_top3"] == 1
+    assert summary["view_correlation"] == {"Pallidum": 0.8, "Caudate": 0.6}
+    text = format_summary(per.reset_index().assign(replication_status="replicated", novelty="known",
+                                                   novelty_correct=True, lead_distance_kb=0.0),
+                          {**summary, "perdi_top3_fraction": float("nan"), "met": {**summary["met"],
+                                                                                   "perdi_top3_fraction": False}})
+    assert "locus maps (direct, each lead's dosage against the images), planted structure in the top 3: 1 of 2" in text
+    assert "spatial correlation: Pallidum 0.80, Caudate 0.60" in text

@@ -161,12 +161,22 @@ LEAD_EFFECTS = _cols(
 LOCUS_REGION_SCORES = _cols(
     ("locus_id", "str", "the locus (loci.tsv)"),
     ("modality", "str", "the modality whose decoder made the map"),
-    ("view", "str", "decoder: the decoder's change along the locus's effect vector"),
+    ("view", "str", "decoder: the decoder's change along the locus's effect vector; direct: the voxelwise "
+                    "association of the lead's dosage with the images, adjusted for the GWAS's covariates"),
     ("region", "str", "atlas region, left and right merged for 'bilateral'"),
     ("hemisphere", "str", "bilateral, left or right"),
     ("ks", "float", "GSEA-style Kolmogorov-Smirnov running-sum enrichment of the region's voxels in the map"),
     ("mean_abs_t", "float", "mean |t| over the region's voxels"),
     ("rank", "int", "rank of the region by ks within the locus, modality, view and hemisphere view"),
+)
+
+#: ``perdi/locus_views.tsv``: how far the two views of a locus agree
+LOCUS_VIEWS = _cols(
+    ("locus_id", "str", "the locus (loci.tsv)"),
+    ("modality", "str", "the modality of both maps"),
+    ("spatial_correlation", "float", "Pearson correlation over the brain mask of the decoder view's and the direct "
+                                     "view's signed t maps, each smoothed as the maps are before scoring: how far "
+                                     "the UDIPs carry what the locus does to the images"),
 )
 
 #: ``gwas/lambda_gc.tsv``
@@ -214,6 +224,7 @@ TABLES = {
     "loci/lead_effects.tsv": LEAD_EFFECTS,
     "perdi/region_scores.tsv": REGION_SCORES,
     "perdi/locus_region_scores.tsv": LOCUS_REGION_SCORES,
+    "perdi/locus_views.tsv": LOCUS_VIEWS,
     "excluded_subjects.tsv": EXCLUDED_SUBJECTS,
 }
 

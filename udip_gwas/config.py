@@ -233,6 +233,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "only_locus_dimensions": Key(bool, False, "map only the loci's lead dimensions (needs loci)"),
         "locus_maps": Key(bool, True, "also map each locus along its own effect vector (the lead's betas over the "
                                       "dimensions, from lead_effects.tsv beside loci.tsv) under locus_maps/"),
+        "direct_view": Key(bool, True, "with locus_maps and images: also each locus's direct view, the voxelwise "
+                                       "association of its lead's dosage with the images, adjusted for the GWAS's "
+                                       "covariates (lead_dosages.tsv.gz beside loci.tsv)"),
         "loci": Key(_OPT_PATH, None, "loci.tsv for only_locus_dimensions and locus_maps (default: the loci "
                                      "stage's)"),
         "sigma_mm": Key(float, 3.0, "Gaussian smoothing sigma in mm (3 voxels at 1 mm, as the original)"),

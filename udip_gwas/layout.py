@@ -200,6 +200,10 @@ class LociFiles:
     def lead_effects(self) -> Path:
         return self.root / "lead_effects.tsv"
 
+    @property
+    def lead_dosages(self) -> Path:
+        return self.root / "lead_dosages.tsv.gz"
+
     def joint_manhattan(self, name: str) -> Path:
         return self.root / f"joint_manhattan_{name}.png"
 
@@ -244,6 +248,10 @@ class PerdiFiles:
     @property
     def locus_region_scores(self) -> Path:
         return self.root / "locus_region_scores.tsv"
+
+    @property
+    def locus_views(self) -> Path:
+        return self.root / "locus_views.tsv"
 
     @property
     def subjects(self) -> Path:

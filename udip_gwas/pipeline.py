@@ -66,7 +66,8 @@ def stage_report(cfg: dict, out: Path) -> dict:
     gwas = layout.discovery_gwas(cfg["loci"]["gwas"] or layout.stage_dir(cfg["run"]["out"], "gwas"), required=False)
     perdi = layout.PerdiFiles(Path(cfg["report"]["perdi"] or layout.stage_dir(cfg["run"]["out"], "perdi")))
     outputs = run_report(cfg, out, sections=[truth_section(truth, files, joint_lambda=gwas.joint_lambda_gc,
-                                                           locus_scores=perdi.locus_region_scores)])
+                                                           locus_scores=perdi.locus_region_scores,
+                                                           locus_views=perdi.locus_views)])
     return {**outputs, "truth_comparison": str(files.truth_comparison), "truth_summary": str(files.truth_summary)}
 
 

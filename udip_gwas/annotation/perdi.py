@@ -150,6 +150,93 @@ def perdi_maps(
     return out
 
 
+def image_cross_products(load: Callable[[int], np.ndarray], regressors: np.ndarray, *, voxel_mask: np.ndarray,
+                         batch_size: int = 32, subset: np.ndarray | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, ...]:
+    """One streamed pass over the subjects' volumes: ``S'Y`` (q x voxels) for the (n, q) ``regressors`` ``S`` and the
+    voxels' sums of squares ``y'y``, inside ``voxel_mask``. Every regression of the images on columns of ``S`` (the
+    linear decoder's, the locus maps' direct view) is then a function of these and ``S``; one matrix product per
+    batch of subjects, ``8 * (q + 1)`` bytes a voxel held. With ``subset`` (n booleans) a third array, ``y'y`` over
+    those subjects only, serves a regression on them (its columns of ``S`` are zero elsewhere)."""
+    s = np.asarray(regressors, dtype=np.float64)
+    n = len(s)
+    mask = np.asarray(voxel_mask, dtype=bool)
+    sty = np.zeros((s.shape[1], int(mask.sum())))
+    yy = np.zeros(sty.shape[1])
+    yy_subset = None if subset is None else np.zeros(sty.shape[1])
+    rows = None if subset is None else np.asarray(subset, dtype=bool)
+    steps = (n + batch_size - 1) // batch_size
+    for step, b0 in enumerate(range(0, n, batch_size), 1):
+        ys = []
+        for i in range(b0, min(n, b0 + batch_size)):
+            vol = np.asarray(load(i))
+            if vol.shape != mask.shape:
+                raise ValueError(f"subject {i}'s volume has grid {vol.shape}, expected {mask.shape}")
+            ys.append(vol[mask])
+        y = np.asarray(ys, dtype=np.float64)
+        sty += s[b0:b0 + len(y)].T @ y
+        sq = y * y
+        yy += sq.sum(0)
+        if rows is not None:
+            yy_subset += sq[rows[b0:b0 + len(y)]].sum(0)
+        if progress:
+            progress(step, steps)
+    return (sty, yy) if rows is None else (sty, yy, yy_subset)
+
+
+def decoder_design(udips: np.ndarray) -> np.ndarray:
+    """The linear decoder's regressors: an intercept and the standardised UDIP columns (checked: more subjects than
+    columns, none constant)."""
+    u = np.asarray(udips, dtype=np.float64)
+    n, p = u.shape
+    if n <= p + 1:
+        raise ValueError(f"linear decoder: {n} subjects for {p} dimensions and an intercept; it needs more subjects "
+                         f"than {p + 1} (raise perdi.n_subjects)")
+    sd = u.std(0, ddof=1)
+    flat = [int(i) for i in np.flatnonzero(~(sd > 0))]
+    if flat:
+        raise ValueError(f"linear decoder: dimension column(s) {flat[:5]} are constant over the {n} subjects")
+    return np.column_stack([np.ones(n), (u - u.mean(0)) / sd])
+
+
+def linear_decoder_t(x: np.ndarray, xty: np.ndarray, yy: np.ndarray, *, voxel_mask: np.ndarray,
+                     dimensions: list[int] | None = None, k: float = 1.0, vectors: np.ndarray | None = None,
+                     voxel_chunk: int = 1 << 16) -> np.ndarray:
+    """The linear decoder's t maps from its design ``x`` (:func:`decoder_design`) and the cross products
+    (:func:`image_cross_products` of ``x``); see :func:`linear_decoder_maps`."""
+    n, p = x.shape[0], x.shape[1] - 1
+    dims = list(range(p)) if dimensions is None else list(dimensions)
+    xtx = x.T @ x
+    try:
+        c = np.linalg.inv(xtx)
+    except np.linalg.LinAlgError as err:
+        raise ValueError(f"linear decoder: the {p} dimensions are linearly dependent over the {n} subjects") from err
+    cond = np.linalg.cond(xtx)
+    if cond > 1e12:
+        log.warning("linear decoder: the dimensions are nearly collinear (condition number %.2g); the coefficients' "
+                    "t statistics will be small", cond)
+    mask = np.asarray(voxel_mask, dtype=bool)
+    # each map is a combination L of the coefficients (a row of L per map): one dimension's, or a vector's
+    if vectors is None:
+        comb = np.zeros((len(dims), p + 1))
+        comb[np.arange(len(dims)), [d + 1 for d in dims]] = 1.0
+    else:
+        comb = np.column_stack([np.zeros(len(vectors)), np.asarray(vectors, dtype=np.float64)])
+    var_factor = np.einsum("ij,jk,ik->i", comb, c, comb)
+    v = xty.shape[1]
+    t = np.zeros((len(comb), v), dtype=np.float32)
+    for lo in range(0, v, voxel_chunk):
+        sl = slice(lo, lo + voxel_chunk)
+        beta = c @ xty[:, sl]
+        rss = np.maximum(yy[sl] - np.einsum("ij,ij->j", beta, xty[:, sl]), 0.0)
+        se = np.sqrt(np.outer(var_factor, rss / (n - p - 1)))
+        est = comb @ beta
+        t[:, sl] = np.divide(est, se, out=np.zeros_like(est), where=se > 0)
+    out = np.zeros((len(comb), *mask.shape), dtype=np.float32)
+    out[:, mask] = -t if k < 0 else t
+    return out
+
+
 def linear_decoder_maps(
     udips: np.ndarray,
     load: Callable[[int], np.ndarray],
@@ -184,61 +271,87 @@ def linear_decoder_maps(
     ndarray
         (len(dimensions) or n_vectors, *grid) float32 t statistics, times the sign of ``k``.
     """
-    u = np.asarray(udips, dtype=np.float64)
-    n, p = u.shape
-    dims = list(range(p)) if dimensions is None else list(dimensions)
-    if n <= p + 1:
-        raise ValueError(f"linear decoder: {n} subjects for {p} dimensions and an intercept; it needs more subjects "
-                         f"than {p + 1} (raise perdi.n_subjects)")
-    sd = u.std(0, ddof=1)
-    flat = [int(i) for i in np.flatnonzero(~(sd > 0))]
-    if flat:
-        raise ValueError(f"linear decoder: dimension column(s) {flat[:5]} are constant over the {n} subjects")
-    x = np.column_stack([np.ones(n), (u - u.mean(0)) / sd])
-    xtx = x.T @ x
-    try:
-        c = np.linalg.inv(xtx)
-    except np.linalg.LinAlgError as err:
-        raise ValueError(f"linear decoder: the {p} dimensions are linearly dependent over the {n} subjects") from err
-    cond = np.linalg.cond(xtx)
-    if cond > 1e12:
-        log.warning("linear decoder: the dimensions are nearly collinear (condition number %.2g); the coefficients' "
-                    "t statistics will be small", cond)
+    x = decoder_design(udips)
+    xty, yy = image_cross_products(load, x, voxel_mask=voxel_mask, batch_size=batch_size, progress=progress)
+    return linear_decoder_t(x, xty, yy, voxel_mask=voxel_mask, dimensions=dimensions, k=k, vectors=vectors,
+                            voxel_chunk=voxel_chunk)
+
+
+def direct_design(dosages: np.ndarray, covariates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The direct view's regressors: the dosages (missing calls mean-imputed, as the GWAS does) and an intercept with
+    the covariates. Returns ``(g, c)``, (n, loci) and (n, 1 + covariates)."""
+    g = np.array(dosages, dtype=np.float64, ndmin=2)
+    called = ~np.isnan(g)
+    mean = np.where(called, g, 0.0).sum(0) / np.maximum(called.sum(0), 1)
+    g = np.where(called, g, mean)
+    cov = np.zeros((len(g), 0)) if covariates is None else np.asarray(covariates, dtype=np.float64).reshape(len(g), -1)
+    return g, np.column_stack([np.ones(len(g)), cov])
+
+
+def direct_t(g: np.ndarray, c: np.ndarray, gty: np.ndarray, cty: np.ndarray, yy: np.ndarray, *,
+             voxel_mask: np.ndarray, voxel_chunk: int = 1 << 16) -> np.ndarray:
+    """Per locus and voxel, the t statistic of the dosage in the OLS fit of the voxel's intensity on ``[c, g_l]``
+    (the covariates with an intercept, and the lead's dosage), from the cross products ``g'Y``, ``c'Y`` and ``y'y``
+    (:func:`image_cross_products`). The covariates are projected out through an orthonormal basis of ``c``:
+    ``t = b / sqrt(rss / (n - k - 1) / g_r'g_r)`` with ``g_r`` the residualised dosage and ``b = g_r'y / g_r'g_r``.
+    A dosage constant after the covariates gives a map of zeros.
+
+    Returns
+    -------
+    ndarray
+        (loci, *grid) float32 t statistics, positive where the effect allele raises the intensity.
+    """
+    n, k = c.shape
+    if n <= k + 1:
+        raise ValueError(f"direct view: {n} subjects for {k - 1} covariates, an intercept and the dosage")
+    q, r = np.linalg.qr(c)
+    keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, np.abs(np.diag(r)).max())
+    q, r = q[:, keep], r[np.ix_(keep, keep)]  # covariates collinear with others add nothing
+    k = q.shape[1]
+    qty = np.linalg.solve(r.T, cty[keep])            # Q'Y = R^-T C'Y
+    gr = g - q @ (q.T @ g)
+    grg = (gr * gr).sum(0)
+    qtg = q.T @ g
     mask = np.asarray(voxel_mask, dtype=bool)
-    v = int(mask.sum())
-    xty = np.zeros((p + 1, v))
-    yy = np.zeros(v)
-    steps = (n + batch_size - 1) // batch_size
-    for step, b0 in enumerate(range(0, n, batch_size), 1):
-        ys = []
-        for i in range(b0, min(n, b0 + batch_size)):
-            vol = np.asarray(load(i))
-            if vol.shape != mask.shape:
-                raise ValueError(f"linear decoder: subject {i}'s volume has grid {vol.shape}, expected {mask.shape}")
-            ys.append(vol[mask])
-        y = np.asarray(ys, dtype=np.float64)
-        xty += x[b0:b0 + len(y)].T @ y
-        yy += np.einsum("ij,ij->j", y, y)
-        if progress:
-            progress(step, steps)
-    # each map is a combination L of the coefficients (a row of L per map): one dimension's, or a vector's
-    if vectors is None:
-        comb = np.zeros((len(dims), p + 1))
-        comb[np.arange(len(dims)), [d + 1 for d in dims]] = 1.0
-    else:
-        comb = np.column_stack([np.zeros(len(vectors)), np.asarray(vectors, dtype=np.float64)])
-    var_factor = np.einsum("ij,jk,ik->i", comb, c, comb)
-    out = np.zeros((len(comb), *mask.shape), dtype=np.float32)
-    t = np.zeros((len(comb), v), dtype=np.float32)
+    v = gty.shape[1]
+    t = np.zeros((g.shape[1], v), dtype=np.float32)
     for lo in range(0, v, voxel_chunk):
         sl = slice(lo, lo + voxel_chunk)
-        beta = c @ xty[:, sl]
-        rss = np.maximum(yy[sl] - np.einsum("ij,ij->j", beta, xty[:, sl]), 0.0)
-        se = np.sqrt(np.outer(var_factor, rss / (n - p - 1)))
-        est = comb @ beta
-        t[:, sl] = np.divide(est, se, out=np.zeros_like(est), where=se > 0)
-    out[:, mask] = -t if k < 0 else t
+        yry = np.maximum(yy[sl] - (qty[:, sl] ** 2).sum(0), 0.0)
+        gry = gty[:, sl] - qtg.T @ qty[:, sl]
+        b = np.divide(gry, grg[:, None], out=np.zeros_like(gry), where=grg[:, None] > 0)
+        rss = np.maximum(yry[None, :] - b * gry, 0.0)
+        se = np.sqrt(np.divide(rss / (n - k - 1), grg[:, None], out=np.zeros_like(rss), where=grg[:, None] > 0))
+        t[:, sl] = np.divide(b, se, out=np.zeros_like(b), where=se > 0)
+    out = np.zeros((g.shape[1], *mask.shape), dtype=np.float32)
+    out[:, mask] = t
     return out
+
+
+def locus_direct_maps(dosages: np.ndarray, covariates: np.ndarray | None, load: Callable[[int], np.ndarray], *,
+                      voxel_mask: np.ndarray, batch_size: int = 32,
+                      progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """The direct view of each locus: the voxelwise association of its lead's dosage with the images, adjusted
+    for the covariates (:func:`direct_t`), in one streamed pass over the volumes for every locus at once."""
+    g, c = direct_design(dosages, covariates)
+    sty, yy = image_cross_products(load, np.hstack([g, c]), voxel_mask=voxel_mask, batch_size=batch_size,
+                                   progress=progress)
+    return direct_t(g, c, sty[:g.shape[1]], sty[g.shape[1]:], yy, voxel_mask=voxel_mask)
+
+
+def spatial_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray, *, sigma_voxels: float = 0.0) -> float:
+    """Pearson correlation of two signed maps over ``mask``, each smoothed first (``sigma_voxels``) as the maps are
+    before scoring; NaN where either is constant."""
+    m = np.asarray(mask, dtype=bool)
+    vals = []
+    for x in (a, b):
+        x = np.where(m, x, 0.0).astype(np.float64)
+        if sigma_voxels > 0:
+            x = ndimage.gaussian_filter(x, sigma_voxels)
+        vals.append(x[m])
+    if vals[0].std() == 0 or vals[1].std() == 0:
+        return float("nan")
+    return float(np.corrcoef(vals[0], vals[1])[0, 1])
 
 
 def postprocess(t_map: np.ndarray, mask: np.ndarray, *, sigma_voxels: float) -> np.ndarray:

@@ -28,16 +28,28 @@ def top_regions(scores: pd.DataFrame, dimension: str, n: int = 3) -> list[tuple[
     return list(zip(s["region"], s["ks"]))
 
 
+def locus_top_regions(locus_scores: pd.DataFrame, locus_id: str, view: str, n: int = 3) -> str:
+    """The ``n`` best merged regions of a locus's map in ``view``, per modality: ``T1: A (0.61), B (0.50); T2: ...``."""
+    s = locus_scores[(locus_scores["locus_id"] == locus_id) & (locus_scores["view"] == view)
+                     & (locus_scores["hemisphere"] == "bilateral")]
+    return "; ".join(f"{m}: " + ", ".join(f"{reg} ({ks:.2f})" for reg, ks in zip(part["region"], part["ks"]))
+                     for m, part in ((m, g.sort_values("ks", ascending=False, kind="stable").head(n))
+                                     for m, g in s.groupby("modality", sort=True)))
+
+
 def build_locus_report(loci: pd.DataFrame, *, scores: pd.DataFrame | None, nearest: pd.DataFrame | None,
-                       overlapping: pd.DataFrame | None, n_regions: int = 3) -> pd.DataFrame:
-    """Join loci to their genes and the PerDI regions of their lead dimension (and of every significant
+                       overlapping: pd.DataFrame | None, n_regions: int = 3, locus_scores: pd.DataFrame | None = None,
+                       locus_views: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Join loci to their genes, the regions of their own maps (``locus_scores``: perdi's locus_region_scores.tsv,
+    ``locus_views``: its locus_views.tsv) and the PerDI regions of their lead dimension (and of every significant
     dimension).
 
     Returns
     -------
     DataFrame
-        ``loci`` columns plus ``nearest_genes, nearest_gene_distance, overlapping_genes, top_region,
-        top_regions, dimension_top_regions``.
+        ``loci`` columns plus ``nearest_genes, nearest_gene_distance, overlapping_genes``, with locus maps
+        ``decoder_top_regions, direct_top_regions, view_correlation`` (per modality), and with PerDI maps
+        ``top_region, top_regions, dimension_top_regions`` (of the lead dimension).
     """
     rep = loci.copy()
     if nearest is not None:
@@ -56,6 +68,15 @@ def build_locus_report(loci: pd.DataFrame, *, scores: pd.DataFrame | None, neare
         rep["top_region"] = top1
         rep["top_regions"] = tops
         rep["dimension_top_regions"] = per_dim
+    if locus_scores is not None and len(locus_scores):
+        for view in ("decoder", "direct"):
+            if (locus_scores["view"] == view).any():
+                rep[f"{view}_top_regions"] = [locus_top_regions(locus_scores, lid, view, n_regions)
+                                              for lid in rep["locus_id"]]
+    if locus_views is not None and len(locus_views):
+        by = locus_views.sort_values("modality").groupby("locus_id")
+        rep["view_correlation"] = rep["locus_id"].map(
+            {lid: "; ".join(f"{m} {c:.2f}" for m, c in zip(g["modality"], g["spatial_correlation"])) for lid, g in by})
     return rep
 
 
@@ -119,10 +140,12 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
                exclusions: pd.DataFrame | None, lambda_gc: pd.DataFrame | None, manhattan: str | None,
                qq: str | None, montages: dict[str, str], extra_sections: list[tuple[str, str]] | None = None,
                dimension_manhattans: dict[str, str] | None = None,
-               regional_plots: dict[str, str] | None = None, joint_plots: list[str] | None = None) -> None:
-    """The HTML report; ``regional_plots`` and ``montages`` (by locus id) and ``dimension_manhattans`` (by
-    dimension) are image data URIs, shown in each locus's card: its regional plot beside its PerDI map, then its
-    lead dimension's Manhattan plot; ``joint_plots``: the joint test's Manhattan and QQ plots per set."""
+               regional_plots: dict[str, str] | None = None, joint_plots: list[str] | None = None,
+               locus_montages: dict[str, list[str]] | None = None) -> None:
+    """The HTML report; ``locus_montages`` (by locus id, a list), ``regional_plots`` and ``montages`` (by locus id)
+    and ``dimension_manhattans`` (by dimension) are image data URIs, shown in each locus's card: its own maps (each
+    view and modality) first, then its regional plot beside its lead dimension's PerDI map, then that dimension's
+    Manhattan plot; ``joint_plots``: the joint test's Manhattan and QQ plots per set."""
     e = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
@@ -192,12 +215,20 @@ def write_html(path: Path, *, title: str, report: pd.DataFrame, gwas_summary: di
                                  f"{r.get('replication_effect_correlation', float('nan')):.2f}"
                                  if pd.notna(r.get("replication_joint_neg_log_10_p_value", float("nan"))) else "")),
               ("novelty", f"{r.get('novelty', 'not run')} &mdash; {e(str(r.get('novelty_reason', '')))}"),
-              ("top PerDI regions", r.get("top_regions", "")), ("MHC", r.get("mhc"))]
+              ("locus map regions, decoder view", r.get("decoder_top_regions", "")),
+              ("locus map regions, direct view", r.get("direct_top_regions", "")),
+              ("views' spatial correlation", r.get("view_correlation", "")),
+              ("lead dimension's PerDI regions", r.get("top_regions", "")), ("MHC", r.get("mhc"))]
+        kv = [(k, v) for k, v in kv if not (k.startswith(("locus map", "views'")) and not (isinstance(v, str) and v))]
         card = "".join(f"<div>{e(k)}</div><div>{v if k == 'novelty' else e(str(v))}</div>" for k, v in kv)
         img = montages.get(r["locus_id"])
         man = (dimension_manhattans or {}).get(r.get("lead_dimension"))
         reg = (regional_plots or {}).get(r["locus_id"])
-        parts.append(f"<div class='card'><h3>{e(r['locus_id'])}</h3><div class='kv'>{card}</div><div class='pair'>"
+        own = (locus_montages or {}).get(r["locus_id"], [])
+        parts.append(f"<div class='card'><h3>{e(r['locus_id'])}</h3><div class='kv'>{card}</div>"
+                     + (("<div class='pair'>" + "".join(f"<img src='{uri}' alt='locus map of {e(r['locus_id'])}'>"
+                                                        for uri in own) + "</div>") if own else "")
+                     + "<div class='pair'>"
                      + (f"<img src='{reg}' alt='regional plot of {e(r['locus_id'])}'>" if reg else "")
                      + (f"<img src='{img}' alt='PerDI map'>" if img else "") + "</div>"
                      + (f"<img src='{man}' alt='Manhattan plot of {e(str(r.get('lead_dimension')))}'>" if man else "")
@@ -246,6 +277,30 @@ def lead_dimension_montages(report: pd.DataFrame, perdi, *, decoder: str) -> dic
                                                title=f"{row.locus_id}: PerDI |t| of {row.lead_dimension} "
                                                f"({decoder} decoder)")
     return montages
+
+
+def locus_montages(report: pd.DataFrame, perdi) -> dict[str, list[str]]:
+    """Per locus, the slice montages (PNG data URIs) of its own maps under ``perdi``'s ``locus_maps/``: the decoder
+    then the direct view, per modality."""
+    import nibabel as nib
+
+    from udip_gwas.annotation.atlas import template_on_grid
+
+    label = {"decoder": "decoder along its effect vector", "direct": "direct, dosage vs images"}
+    out, templates = {}, {}
+    for lid in report.get("locus_id", []):
+        for modality in ("T1", "T2"):
+            for view in ("decoder", "direct"):
+                f = perdi.locus_map(lid, view, modality)
+                if not f.exists():
+                    continue
+                img = nib.load(str(f))
+                key = (img.shape, tuple(np.round(img.affine.ravel(), 4)))
+                if key not in templates:
+                    templates[key] = template_on_grid(img.shape, img.affine)
+                out.setdefault(lid, []).append(slice_montage(np.asarray(img.dataobj), templates[key],
+                                                             title=f"{lid} {modality}: |t|, {label[view]}"))
+    return out
 
 
 def perdi_sections(perdi_info: dict) -> list[tuple[str, str]]:

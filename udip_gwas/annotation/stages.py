@@ -113,45 +113,100 @@ def _locus_vectors(cfg: dict, modality: str, cols: list[str]) -> tuple[list[str]
     return list(wide.index), wide.to_numpy(dtype=np.float64)
 
 
+def _direct_inputs(cfg: dict, modality: str, chosen: pd.DataFrame, excluded: list):
+    """The direct view's inputs from ``lead_dosages.tsv.gz`` beside the loci: ``(locus ids, rows of chosen in the
+    view, their dosages, their covariates)``, or None (``perdi.direct_view`` off, no such file). Chosen subjects
+    the GWAS did not analyse are left out of the view and recorded."""
+    p = settings(cfg, "perdi")
+    if not (p.locus_maps and p.direct_view):
+        return None
+    loci_path = Path(p.loci or layout.LociFiles(layout.stage_dir(cfg["run"]["out"], "loci")).loci())
+    path = layout.LociFiles(loci_path.parent).lead_dosages
+    if not path.exists() or not loci_path.exists():
+        log.info("perdi %s: no %s, so no direct view of the locus maps", modality, path)
+        return None
+    table = pd.read_csv(path, sep="\t", dtype={"IID": str}).set_index("IID")
+    all_loci = pd.read_csv(loci_path, sep="\t", usecols=["locus_id"])["locus_id"].astype(str).tolist()
+    loci = [c for c in all_loci if c in table.columns]
+    covariates = [c for c in table.columns if c not in set(all_loci)]
+    rows = chosen["IID"].isin(table.index).to_numpy()
+    excluded += [{"IID": i, "reason": f"{modality} locus maps, direct view: not among the GWAS's analysed subjects "
+                                      f"({path.name})"} for i in chosen.loc[~rows, "IID"]]
+    if not loci or rows.sum() <= len(covariates) + 2:
+        log.warning("perdi %s: direct view skipped (%d lead dosages, %d of the %d subjects analysed by the GWAS)",
+                    modality, len(loci), int(rows.sum()), len(chosen))
+        return None
+    sub = table.loc[chosen.loc[rows, "IID"]]
+    log.info("perdi %s: direct view of %d locus map(s) on %d subjects, covariates: %s", modality, len(loci),
+             int(rows.sum()), ", ".join(covariates) or "none")
+    return loci, rows, sub[loci].to_numpy(dtype=float), sub[covariates].to_numpy(dtype=float)
+
+
 def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[str], dims: list[int], basis,
-            progress, excluded: list, *, affine: np.ndarray, device,
-            vectors: np.ndarray | None = None) -> tuple[pd.DataFrame, list, np.ndarray | None]:
-    """The unsmoothed t maps of ``dims`` (one per perturbation sign), the subjects they used and, with ``vectors``
-    (:func:`_locus_vectors`), one map per vector."""
+            progress, excluded: list, *, affine: np.ndarray, device, vectors: np.ndarray | None = None) -> dict:
+    """The unsmoothed t maps: ``maps`` of ``dims`` (one list entry per perturbation sign), ``subjects`` (the chosen
+    ones whose images were used), with ``vectors`` (:func:`_locus_vectors`) ``vectors`` (the decoder view, one map
+    per vector) and, where the images and lead dosages are there, ``direct`` (locus ids, the direct view's maps).
+    With the linear decoder, one pass over the images serves the decoder and the direct view."""
     from udip_gwas.annotation.atlas import template_on_grid
-    from udip_gwas.annotation.perdi import linear_decoder_maps, perdi_maps
+    from udip_gwas.annotation import perdi as pd_
 
     p = settings(cfg, "perdi")
     shape = model.config.input_shape
     signs = (1.0, -1.0) if p.negative else (1.0,)
-    if p.decoder == "linear":
+    mask = template_on_grid(shape, affine) > 0
+    step = (lambda label: (lambda d, tot: progress(f"perdi {modality} {label}", d, tot))) if progress else \
+        (lambda label: None)
+    out = {"maps": [], "vectors": None, "direct": None}
+    if p.decoder == "linear" or (vectors is not None and p.direct_view and p.images):
         chosen, caches, dropped = _linear_decoder_subjects(cfg, modality, chosen, shape, affine, progress)
         excluded += dropped
+        direct = _direct_inputs(cfg, modality, chosen, excluded) if vectors is not None else None
         runinfo.record_exclusions(Path(cfg["run"]["out"]), excluded, stage="perdi", cohort="discovery")
-        log.info("perdi %s: linear decoder fitted on %d subjects' images (%d excluded)", modality, len(chosen),
-                 len(dropped))
+        load = lambda i: np.load(caches[i])  # noqa: E731
         u = chosen[cols].to_numpy()
-        fit = dict(voxel_mask=template_on_grid(shape, affine) > 0, k=p.k,
-                   progress=(lambda d, tot: progress(f"perdi {modality} linear decoder", d, tot)) if progress else None)
-        t = linear_decoder_maps(u, lambda i: np.load(caches[i]), dimensions=dims, **fit) if dims else None
-        vec = None
-        if vectors is not None:
-            w = vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none" else vectors
-            vec = linear_decoder_maps(u, lambda i: np.load(caches[i]), vectors=w, **fit)
-        return chosen, [sign * t for sign in signs] if t is not None else [], vec  # one fit serves either sign
+        w = None if vectors is None else (vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none"
+                                          else vectors)
+        blocks = []
+        if p.decoder == "linear":
+            x = pd_.decoder_design(u)
+            blocks.append(x)
+            log.info("perdi %s: linear decoder fitted on %d subjects' images (%d excluded)", modality, len(chosen),
+                     len(dropped))
+        if direct is not None:
+            g, c = pd_.direct_design(direct[2], direct[3])
+            full = np.zeros((len(chosen), g.shape[1] + c.shape[1]))
+            full[direct[1]] = np.hstack([g, c])
+            blocks.append(full)
+        if blocks:
+            got = pd_.image_cross_products(load, np.hstack(blocks), voxel_mask=mask,
+                                           subset=None if direct is None else direct[1], progress=step("images"))
+            sty, yy = got[0], got[1]
+            if p.decoder == "linear":
+                q = x.shape[1]
+                xty, sty = sty[:q], sty[q:]
+                if dims:
+                    t = pd_.linear_decoder_t(x, xty, yy, voxel_mask=mask, dimensions=dims, k=p.k)
+                    out["maps"] = [sign * t for sign in signs]  # one fit serves either sign
+                if w is not None:
+                    out["vectors"] = pd_.linear_decoder_t(x, xty, yy, voxel_mask=mask, vectors=w, k=p.k)
+            if direct is not None:
+                out["direct"] = (direct[0], pd_.direct_t(g, c, sty[:g.shape[1]], sty[g.shape[1]:], got[2],
+                                                         voxel_mask=mask))
+        if p.decoder == "linear":
+            out["subjects"] = chosen
+            return out
     latents = chosen[cols].to_numpy() if basis is None else basis.unrotate(chosen[cols].to_numpy())
     net = dict(batch_size=p.batch_size, dims_per_pass=p.dims_per_pass, device=device,
                axes=None if basis is None else basis.axes)
-    maps = [perdi_maps(model, latents, dimensions=dims, k=sign * p.k, **net,
-                       progress=(lambda d, tot, sx=sign: progress(f"perdi {modality}{'' if sx > 0 else '_neg'}",
-                                                                  d, tot)) if progress else None)
-            for sign in signs] if dims else []
-    vec = None
+    out["maps"] = [pd_.perdi_maps(model, latents, dimensions=dims, k=sign * p.k, **net,
+                                  progress=step("" if sign > 0 else "_neg")) for sign in signs] if dims else []
     if vectors is not None:
         u = chosen[cols].to_numpy()
         w = vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none" else vectors
-        vec = perdi_maps(model, latents, vectors=w, k=p.k, **net)
-    return chosen, maps, vec
+        out["vectors"] = pd_.perdi_maps(model, latents, vectors=w, k=p.k, **net)
+    out["subjects"] = chosen
+    return out
 
 
 def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wanted, progress,
@@ -191,9 +246,9 @@ def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wan
     n = min(p.n_subjects, len(table))
     chosen = table.iloc[np.sort(np.random.default_rng(runinfo.stage_seed(cfg["run"]["seed"], "perdi"))
                                 .choice(len(table), size=n, replace=False))]
-    chosen, t_maps, vec_maps = _t_maps(cfg, modality, model, chosen, cols, dims, basis, progress, excluded,
-                                       affine=affine, device=device,
-                                       vectors=None if loci_vectors is None else loci_vectors[1])
+    got = _t_maps(cfg, modality, model, chosen, cols, dims, basis, progress, excluded, affine=affine, device=device,
+                  vectors=None if loci_vectors is None else loci_vectors[1])
+    chosen, t_maps = got["subjects"], got["maps"]
     mask = template_on_grid(shape, affine) > 0
     sigma = p.sigma_mm / float(np.sqrt((affine[:3, :3] ** 2).sum(0)).mean())
     grid_atlas = atlas_on_grid(atlas, shape, affine)
@@ -204,30 +259,43 @@ def _map_modality(cfg: dict, files: layout.PerdiFiles, modality: str, atlas, wan
             nib.save(nib.Nifti1Image(m, affine), str(files.map(name)))
         scores.append(region_scores(maps, grid_atlas, mask))
     log.info("perdi %s: %d dimension(s) x %d subjects, sigma %.2f voxels", modality, len(dims), n, sigma)
-    locus_scores = None if vec_maps is None else _save_locus_maps(
-        files, modality, loci_vectors[0], vec_maps, mask=mask, sigma=sigma, grid_atlas=grid_atlas, affine=affine)
+    locus_scores = None if got["vectors"] is None else _save_locus_maps(
+        files, modality, {"decoder": (loci_vectors[0], got["vectors"]), "direct": got["direct"]}, mask=mask,
+        sigma=sigma, grid_atlas=grid_atlas, affine=affine)
     return {"check": check, "scores": scores, "subjects": chosen["IID"].tolist(), "locus_scores": locus_scores,
             "basis": None if basis is None else str(basis_path)}
 
 
-def _save_locus_maps(files: layout.PerdiFiles, modality: str, loci: list[str], vec_maps: np.ndarray, *, mask, sigma,
-                     grid_atlas, affine) -> pd.DataFrame:
-    """Each locus's decoder-view map (|t|, masked, smoothed) under ``locus_maps/``, and their region scores."""
-    from udip_gwas.annotation.perdi import postprocess
+def _save_locus_maps(files: layout.PerdiFiles, modality: str, views: dict, *, mask, sigma, grid_atlas,
+                     affine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each locus's map per view (|t|, masked, smoothed) under ``locus_maps/``; their region scores; and, per locus
+    with both views, the spatial correlation of the signed maps (smoothed alike)."""
+    from udip_gwas.annotation.perdi import postprocess, spatial_correlation
     from udip_gwas.annotation.regions import region_scores
 
     files.locus_maps.mkdir(parents=True, exist_ok=True)
-    maps = {}
-    for j, locus_id in enumerate(loci):
-        maps[locus_id] = postprocess(vec_maps[j], mask, sigma_voxels=sigma)
-        nib.save(nib.Nifti1Image(maps[locus_id], affine), str(files.locus_map(locus_id, "decoder", modality)))
-    log.info("perdi %s: %d locus map(s) along the loci's effect vectors in %s", modality, len(maps), files.locus_maps)
-    return region_scores(maps, grid_atlas, mask).rename(columns={"dimension": "locus_id"}).assign(
-        modality=modality, view="decoder")
+    scores, signed = [], {}
+    for view, got in views.items():
+        if got is None:
+            continue
+        maps = {}
+        for j, locus_id in enumerate(got[0]):
+            signed[(view, locus_id)] = got[1][j]
+            maps[locus_id] = postprocess(got[1][j], mask, sigma_voxels=sigma)
+            nib.save(nib.Nifti1Image(maps[locus_id], affine), str(files.locus_map(locus_id, view, modality)))
+        log.info("perdi %s: %d locus map(s), %s view, in %s", modality, len(maps), view, files.locus_maps)
+        scores.append(region_scores(maps, grid_atlas, mask).rename(columns={"dimension": "locus_id"}).assign(
+            modality=modality, view=view))
+    agree = pd.DataFrame([
+        (locus_id, modality, spatial_correlation(signed[("decoder", locus_id)], signed[("direct", locus_id)], mask,
+                                                 sigma_voxels=sigma))
+        for (view, locus_id) in signed if view == "direct" and ("decoder", locus_id) in signed],
+        columns=["locus_id", "modality", "spatial_correlation"])
+    return pd.concat(scores, ignore_index=True), agree
 
 
 def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
-    from udip_gwas.columns import LOCUS_REGION_SCORES, REGION_SCORES, names
+    from udip_gwas.columns import LOCUS_REGION_SCORES, LOCUS_VIEWS, REGION_SCORES, names
 
     p, files = settings(cfg, "perdi"), layout.PerdiFiles(out)
     modalities = [m for m in p.checkpoints if m in p.udips]
@@ -239,7 +307,7 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
                           "images of the UDIP table's subjects)")
     wanted, atlas = _wanted_dimensions(cfg), _atlas(p)
     files.maps.mkdir(parents=True, exist_ok=True)
-    scores, used, rotated, decoder_check, excluded, locus_scores = [], {}, {}, {}, [], []
+    scores, used, rotated, decoder_check, excluded, locus_scores, agreement = [], {}, {}, {}, [], [], []
     for modality in modalities:
         done = _map_modality(cfg, files, modality, atlas, wanted, progress, excluded)
         decoder_check[modality] = done["check"]
@@ -247,12 +315,15 @@ def run_perdi(cfg: dict, out: Path, *, progress: Callable[[str, int, int], None]
             scores += done["scores"]
             used[modality], rotated[modality] = done["subjects"], done["basis"]
         if done.get("locus_scores") is not None:
-            locus_scores.append(done["locus_scores"])
+            locus_scores.append(done["locus_scores"][0])
+            agreement.append(done["locus_scores"][1])
     table = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=names(REGION_SCORES))
     table.to_csv(files.region_scores, sep="\t", index=False, float_format="%.5g")
     if locus_scores:
         pd.concat(locus_scores, ignore_index=True)[names(LOCUS_REGION_SCORES)].to_csv(
             files.locus_region_scores, sep="\t", index=False, float_format="%.5g")
+        pd.concat(agreement, ignore_index=True)[names(LOCUS_VIEWS)].to_csv(
+            files.locus_views, sep="\t", index=False, float_format="%.4f")
     pd.DataFrame([(m, i) for m, ids in used.items() for i in ids], columns=["modality", "IID"]).to_csv(
         files.subjects, sep="\t", index=False)
     files.summary.write_text(json.dumps({
@@ -271,7 +342,7 @@ def run_report(cfg: dict, out: Path, *, sections: list[ReportSection] | None = N
     """The locus report; ``sections`` add (title, HTML) sections computed from the report (the demo's truth
     comparison is one)."""
     from udip_gwas.annotation.report import (build_locus_report, gene_tables, lead_dimension_montages, load_json,
-                                             perdi_sections, write_html, _file_png)
+                                             locus_montages, perdi_sections, write_html, _file_png)
 
     r, base = settings(cfg, "report"), Path(cfg["run"]["out"])
     files = layout.ReportFiles(out)
@@ -285,7 +356,10 @@ def run_report(cfg: dict, out: Path, *, sections: list[ReportSection] | None = N
     scores = pd.read_csv(perdi.region_scores, sep="\t") if perdi.region_scores.exists() else None
     nearest, overlapping = gene_tables(loci, r.genes, fmt=r.gene_format,
                                        reference_genome=settings(cfg, "gwas").reference_genome)
-    report = build_locus_report(loci, scores=scores, nearest=nearest, overlapping=overlapping, n_regions=r.top_regions)
+    own = {name: pd.read_csv(f, sep="\t") for name, f in (("locus_scores", perdi.locus_region_scores),
+                                                            ("locus_views", perdi.locus_views)) if f.exists()}
+    report = build_locus_report(loci, scores=scores, nearest=nearest, overlapping=overlapping, n_regions=r.top_regions,
+                                **own)
     out.mkdir(parents=True, exist_ok=True)
     report.to_csv(files.locus_report, sep="\t", index=False)
     perdi_info = load_json(perdi.summary) or {}
@@ -301,6 +375,7 @@ def run_report(cfg: dict, out: Path, *, sections: list[ReportSection] | None = N
                                      if (uri := _file_png(loci_files.dimension_manhattan(d)))},
                regional_plots={lid: uri for lid in report.get("locus_id", [])
                                if (uri := _file_png(loci_files.regional_plot(lid)))},
-               joint_plots=[uri for f in sorted(loci_files.root.glob("joint_*.png")) if (uri := _file_png(f))])
+               joint_plots=[uri for f in sorted(loci_files.root.glob("joint_*.png")) if (uri := _file_png(f))],
+               locus_montages=locus_montages(report, perdi))
     log.info("report: %d loci; %s", len(report), files.html)
     return {"locus_report": str(files.locus_report), "html": str(files.html)}

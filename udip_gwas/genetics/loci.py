@@ -352,6 +352,34 @@ def lead_effects(ht, loci: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def lead_dosages(mt, loci: pd.DataFrame) -> pd.DataFrame:
+    """Each analysed subject's dosage of every locus's lead variant, the effect allele counted as in the GWAS
+    (``IID`` and one column per ``locus_id``; missing calls stay missing). ``mt`` is the study's genotypes on the
+    GWAS's samples. A lead the genotypes lack (a ``chrom:pos:other:effect`` id not found either way round) has no
+    column."""
+    import hail as hl
+
+    if loci.empty:
+        return pd.DataFrame(columns=["IID"])
+    wanted = {}
+    for variant_id, locus_id in zip(loci["lead_variant"], loci["locus_id"]):
+        c, pos, other, effect = str(variant_id).split(":")
+        wanted[(c[3:] if c.startswith("chr") else c, int(pos), other, effect)] = locus_id
+    def key(t):
+        return hl.tuple([contig_name(t.locus), t.locus.position, t.alleles[0], t.alleles[1]])
+
+    rows = mt.filter_rows(hl.literal(set(wanted)).contains(key(mt)))
+    rows = rows.select_entries("dosage")._localize_entries("_e", "_c")
+    got = rows.select(k=key(rows), d=rows._e.map(lambda e: e.dosage)).collect()
+    out = pd.DataFrame({"IID": [str(s) for s in mt.s.collect()]})
+    for r in got:
+        out[wanted[tuple(r.k)]] = np.array([np.nan if v is None else v for v in r.d], dtype=float)
+    missing = [lid for lid in loci["locus_id"] if lid not in out]
+    if missing:
+        log.warning("loci: the lead variant(s) of %s are not in the genotypes; no dosages for them", missing)
+    return out[["IID"] + [lid for lid in loci["locus_id"] if lid in out]]
+
+
 def call_loci(cand: pd.DataFrame, ld: pd.DataFrame, dims: list[str], *, thresholds: dict[str, float], p2: float,
               settings, mhc: tuple[str, int, int], joint_thresholds: dict[str, float] | None = None,
               joint_p2: float | None = None, sets: list | None = None,

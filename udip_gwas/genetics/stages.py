@@ -6,7 +6,7 @@
     combined.tsv.gz (+ .tsv-meta.yaml) per variant: the dimension with the smallest p
     dimensions/<dim>.tsv.gz (+ meta)  GWAS-SSF per dimension ('gwas.per_dimension_tsv')
     lambda_gc.tsv                     dimension, lambda_gc
-    samples.tsv                       IID of the analysed samples
+    samples.tsv                       IID of the analysed samples and their covariates (the design's columns)
     summary.json                      sample join counts, variant QC counts, covariates, transform, timing
 
 ``loci`` writes :class:`udip_gwas.layout.LociFiles`: loci, clumps and independent SNPs at the Bonferroni and
@@ -119,7 +119,8 @@ def _association(cfg: dict, files: layout.GwasFiles, *, genotypes: str, phenotyp
     analysis = _analysis_set(cfg, samples, phenotypes=phenotypes, covariates=covariates, cohort=cohort,
                              tables=tables)
     analysis, left_out = _without_degenerate_dimensions(analysis, files, cohort)
-    analysis.table[["IID"]].to_csv(files.samples, sep="\t", index=False)
+    # with the design's covariate columns: the locus maps' direct view (perdi) adjusts for the same covariates
+    analysis.table[["IID"] + analysis.covariates].to_csv(files.samples, sep="\t", index=False, float_format="%.10g")
     qc = dict(min_maf=g.min_maf, min_mac=g.min_mac, min_call_rate=g.min_call_rate, min_info=g.min_info,
               hwe_p=g.hwe_p)
     sets = joint_sets(phenotypes, analysis.phenotypes) if g.joint_test else None
@@ -194,18 +195,39 @@ def run_gwas(cfg: dict, out: Path) -> dict:
 # --- loci ----------------------------------------------------------------------------------------
 
 
-def _ld_genotypes(cfg: dict, gwas: layout.GwasFiles, summary: dict):
-    """The genotypes LD comes from: ``loci.ld_reference``, else the study's own on its analysed samples."""
+def _ld_genotypes(cfg: dict, gwas: layout.GwasFiles, summary: dict, *, study: bool = False):
+    """The genotypes LD comes from: ``loci.ld_reference``, else (or with ``study``) the study's own on its analysed
+    samples."""
     from udip_gwas.genetics.genotypes import import_genotypes
     from udip_gwas.genetics.ld import restrict_to_samples
 
     lc, g = settings(cfg, "loci"), settings(cfg, "gwas")
     rules = dict(reference_genome=g.reference_genome, chromosomes=g.chromosomes,
                  work_dir=layout.work_dir(cfg) / "genotypes")
-    if lc.ld_reference:
+    if lc.ld_reference and not study:
         return import_genotypes(lc.ld_reference, fmt="plink", **rules)
     mt = import_genotypes(summary["genotypes"], fmt=g.genotype_format, sample_file=g.sample_file, **rules)
     return restrict_to_samples(mt, pd.read_csv(gwas.samples, sep="\t", dtype=str)["IID"].tolist())
+
+
+def _write_lead_dosages(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles, loci: pd.DataFrame, ld_mt) -> None:
+    """``lead_dosages.tsv.gz``: the GWAS's analysed subjects, its covariates (the design's columns, from samples.tsv)
+    and each lead's dosage, for the locus maps' direct view (perdi)."""
+    from udip_gwas.genetics.loci import lead_dosages
+
+    if loci.empty:
+        return
+    summary = json.loads(gwas.summary.read_text())
+    design = pd.read_csv(gwas.samples, sep="\t", dtype={"IID": str})
+    lacking = [c for c in summary.get("covariates", []) if c not in design.columns]
+    if lacking:
+        log.warning("loci: %s lacks the covariate column(s) %s (written by an older gwas stage); no "
+                    "lead_dosages.tsv.gz, "
+                    "so no direct view of the locus maps until the gwas stage is rerun", gwas.samples, lacking)
+        return
+    study = _ld_genotypes(cfg, gwas, summary, study=True) if settings(cfg, "loci").ld_reference else ld_mt
+    design.merge(lead_dosages(study, loci), on="IID", how="left").to_csv(
+        files.lead_dosages, sep="\t", index=False, float_format="%.6g", na_rep="NA")
 
 
 def _replication(cfg: dict, loci: pd.DataFrame, gwas: layout.GwasFiles, sets: list) -> pd.DataFrame:
@@ -361,6 +383,7 @@ def _loci(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFiles) -> dict:
     for name, loci in results.items():
         loci.to_csv(files.loci(name), sep="\t", index=False)
     effects["bonferroni"].to_csv(files.lead_effects, sep="\t", index=False, float_format="%.6g")
+    _write_lead_dosages(cfg, files, gwas, results["bonferroni"], ld_mt)
     write_loci_plots(ht, gwas, files, results["bonferroni"], thresholds=thresholds, n_dims=n_dims, dims=dims,
                      dimension_plots=lc.dimension_plots, seed=runinfo.stage_seed(cfg["run"]["seed"], "plots"))
     if joint:

@@ -128,7 +128,8 @@ def parse_effects(entries: list[dict]) -> tuple[PlantedEffect, ...]:
         if missing or unknown:
             raise ConfigError(f"{where}: " + "; ".join(
                 ([f"missing key(s) {', '.join(missing)}"] if missing else [])
-                + ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])) + f" (keys: {', '.join(required)}, weak)")
+                + ([f"unknown key(s) {', '.join(unknown)}"] if unknown else []))
+                + f" (keys: {', '.join(required)}, weak)")
         if e["region"] not in regions:
             raise ConfigError(f"{where}: region {e['region']!r} is not a Harvard-Oxford region; valid names: "
                               + ", ".join(regions))

@@ -20,7 +20,7 @@ import pandas as pd
 
 TARGETS = {"recovered_fraction": 0.8, "loci_outside_planted": 0, "novelty_correct_fraction": 1.0,
            "perdi_top3_fraction": 0.7, "weak_found_by_joint": 2, "joint_lambda_gc": (0.95, 1.05),
-           "locus_decoder_top3": 5}
+           "locus_decoder_top3": 5, "locus_direct_top3": 6}
 
 
 def _found_by(test) -> set[str]:
@@ -30,7 +30,8 @@ def _found_by(test) -> set[str]:
 
 def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores: pd.DataFrame | None = None,
                        window_kb: int = 250, top_k: int = 3, joint_lambda: pd.DataFrame | None = None,
-                       locus_scores: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+                       locus_scores: pd.DataFrame | None = None,
+                       locus_views: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Match loci to planted variants. The headline figures (recovered, replicated, novelty, PerDI) are over the
     planted effects that are not ``weak``; the weak ones (sized for the joint test) are counted per test.
 
@@ -69,13 +70,25 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
                 by_t = s.sort_values("mean_abs_t", ascending=False, kind="stable")["region"].head(top_k).tolist()
                 row["perdi_structure_in_top_mean_abs_t"] = t.region in by_t
             if locus_scores is not None and len(locus_scores):
-                # the locus's own map (decoder view along its effect vector) in its lead dimension's modality
+                # the locus's own maps (decoder view along its effect vector, direct view of its lead's dosage) in
+                # its lead dimension's modality
                 modality = str(best["lead_dimension"]).split("_")[0]
-                s = locus_scores[(locus_scores["locus_id"] == best["locus_id"]) & (locus_scores["view"] == "decoder")
-                                 & (locus_scores["modality"] == modality) & (locus_scores["hemisphere"] == "bilateral")]
-                top = s.sort_values("ks", ascending=False, kind="stable")["region"].head(top_k).tolist()
-                row["locus_decoder_top_regions"] = ",".join(top)
-                row["locus_decoder_in_top"] = t.region in top
+                for view in ("decoder", "direct"):
+                    s = locus_scores[(locus_scores["locus_id"] == best["locus_id"]) & (locus_scores["view"] == view)
+                                     & (locus_scores["modality"] == modality)
+                                     & (locus_scores["hemisphere"] == "bilateral")]
+                    if s.empty:
+                        continue
+                    top = s.sort_values("ks", ascending=False, kind="stable")["region"].head(top_k).tolist()
+                    row[f"locus_{view}_top_regions"] = ",".join(top)
+                    row[f"locus_{view}_in_top"] = t.region in top
+                    row[f"locus_{view}_rank"] = int(s.sort_values("ks", ascending=False, kind="stable")["region"]
+                                                    .tolist().index(t.region)) + 1 if t.region in set(s["region"]) \
+                        else None
+            if locus_views is not None and len(locus_views):
+                modality = str(best["lead_dimension"]).split("_")[0]
+                v = locus_views[(locus_views["locus_id"] == best["locus_id"]) & (locus_views["modality"] == modality)]
+                row["view_correlation"] = float(v["spatial_correlation"].iloc[0]) if len(v) else float("nan")
         rows.append(row)
     per = pd.DataFrame(rows)
     for c in ("found_by_per_dimension", "found_by_joint"):
@@ -102,8 +115,11 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
         "perdi_top3_fraction_mean_abs_t": float(rec["perdi_structure_in_top_mean_abs_t"].mean())
         if len(rec) and "perdi_structure_in_top_mean_abs_t" in rec else float("nan"),
     }
-    if "locus_decoder_in_top" in rec:
-        summary["locus_decoder_top3"] = int(rec["locus_decoder_in_top"].map(lambda v: v is True).sum())
+    for view in ("decoder", "direct"):
+        if f"locus_{view}_in_top" in rec:
+            summary[f"locus_{view}_top3"] = int(rec[f"locus_{view}_in_top"].map(lambda v: v is True).sum())
+    if "view_correlation" in rec:
+        summary["view_correlation"] = {r.region: r.view_correlation for r in rec.itertuples()}
     summary["targets"] = TARGETS
     summary["met"] = {
         "recovered_fraction": bool(summary["recovered_fraction"] >= TARGETS["recovered_fraction"]),
@@ -112,8 +128,9 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
                                          >= TARGETS["novelty_correct_fraction"]),
         "perdi_top3_fraction": bool(np.nan_to_num(summary["perdi_top3_fraction"]) >= TARGETS["perdi_top3_fraction"]),
     }
-    if "locus_decoder_top3" in summary:
-        summary["met"]["locus_decoder_top3"] = summary["locus_decoder_top3"] >= TARGETS["locus_decoder_top3"]
+    for view in ("decoder", "direct"):
+        if f"locus_{view}_top3" in summary:
+            summary["met"][f"locus_{view}_top3"] = summary[f"locus_{view}_top3"] >= TARGETS[f"locus_{view}_top3"]
     if summary["joint_lambda_gc"]:
         lo, hi = TARGETS["joint_lambda_gc"]
         summary["met"]["joint_lambda_gc"] = all(lo <= v <= hi for v in summary["joint_lambda_gc"].values())
@@ -138,10 +155,15 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
         f"{summary['perdi_top3_fraction']:.0%} "
         f"(target >= 70%: {ok[summary['met']['perdi_top3_fraction']]})",
     ]
-    if "locus_decoder_top3" in summary:
-        lines.append(f"locus maps (decoder along each locus's effect vector), planted structure in the top 3: "
-                     f"{summary['locus_decoder_top3']} of {summary['planted']} (target >= "
-                     f"{TARGETS['locus_decoder_top3']}: {ok[summary['met']['locus_decoder_top3']]})")
+    for view, what in (("decoder", "decoder along each locus's effect vector"),
+                       ("direct", "direct, each lead's dosage against the images")):
+        if f"locus_{view}_top3" in summary:
+            lines.append(f"locus maps ({what}), planted structure in the top 3: {summary[f'locus_{view}_top3']} of "
+                         f"{summary['planted']} (target >= {TARGETS[f'locus_{view}_top3']}: "
+                         f"{ok[summary['met'][f'locus_{view}_top3']]})")
+    if summary.get("view_correlation"):
+        lines.append("  the two views' spatial correlation: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in summary["view_correlation"].items() if np.isfinite(v)))
     if summary.get("joint_lambda_gc"):
         pt = summary["per_test"]
         lines.append(f"by test: per-dimension {pt['per_dimension']['strong']}/{summary['planted']} strong and "
@@ -173,15 +195,16 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
                          f"({getattr(r, 'lead_dimension', '')}, {r.lead_distance_kb:.0f} kb), {r.replication_status}, "
                          f"{r.novelty}{'' if r.novelty_correct else ' (wrong)'}, PerDI top: "
                          f"{getattr(r, 'perdi_top_regions', '')}"
-                         + (f"; locus map top: {r.locus_decoder_top_regions}"
-                            if isinstance(getattr(r, "locus_decoder_top_regions", None), str) else ""))
+                         + "".join(f"; {view} view top: {getattr(r, f'locus_{view}_top_regions')}"
+                                   for view in ("decoder", "direct")
+                                   if isinstance(getattr(r, f"locus_{view}_top_regions", None), str)))
         else:
             lines.append(f"  {name:<25} {r.kind:<9} -> not recovered")
     return "\n".join(lines)
 
 
 def truth_section(truth_path: str | Path, files, joint_lambda: str | Path | None = None,
-                  locus_scores: str | Path | None = None) -> Callable:
+                  locus_scores: str | Path | None = None, locus_views: str | Path | None = None) -> Callable:
     """A report section (see :func:`udip_gwas.annotation.stages.run_report`) comparing the report's loci with the
     simulation's truth file; it also writes ``truth_comparison.tsv`` and ``.json`` to ``files``
     (:class:`udip_gwas.layout.ReportFiles`)."""
@@ -189,8 +212,9 @@ def truth_section(truth_path: str | Path, files, joint_lambda: str | Path | None
     def section(report: pd.DataFrame, scores: pd.DataFrame | None, perdi_info: dict) -> tuple[str, str]:
         lam = pd.read_csv(joint_lambda, sep="\t") if joint_lambda and Path(joint_lambda).exists() else None
         loc = pd.read_csv(locus_scores, sep="\t") if locus_scores and Path(locus_scores).exists() else None
+        agree = pd.read_csv(locus_views, sep="\t") if locus_views and Path(locus_views).exists() else None
         per, summary = compare_with_truth(report, pd.read_csv(truth_path, sep="\t"), region_scores=scores,
-                                          joint_lambda=lam, locus_scores=loc)
+                                          joint_lambda=lam, locus_scores=loc, locus_views=agree)
         checks = perdi_info.get("decoder_check", {})
         summary["decoder_beats_mean_image"] = {m: c.get("beats_mean_image") for m, c in sorted(checks.items())}
         summary["perdi_decoder"] = perdi_info.get("decoder", "network")
