@@ -235,6 +235,11 @@ def test_direct_view__shares_the_linear_decoders_pass_on_a_subset_of_its_subject
     np.testing.assert_allclose(dec, linear_decoder_maps(u, lambda i: vols[i], voxel_mask=mask, dimensions=[0, 2]),
                                rtol=1e-10, atol=1e-6)
     direct = direct_t(gd, c, sty[q:q + 3], sty[q + 3:], yy_rows, voxel_mask=mask)
+    # the torch path (a GPU's, run here on the CPU) gives the same sums
+    on_torch = image_cross_products(lambda i: vols[i], np.hstack([x, side]), voxel_mask=mask, subset=rows,
+                                    batch_size=16, device="cpu")
+    for a, b in zip(on_torch, (sty, yy, yy_rows)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
     sub = vols[rows]
     alone = locus_direct_maps(g[rows], cov[rows], lambda i: sub[i], voxel_mask=mask)
     np.testing.assert_allclose(direct, alone, rtol=1e-6, atol=1e-6)

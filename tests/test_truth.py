@@ -92,10 +92,14 @@ def test_compare_with_truth__locus_maps_per_view_in_the_lead_modality_and_their_
           ("L1", "T2", "decoder"): ["Thalamus", "Putamen", "Pallidum"],   # not the lead's modality: not read
           ("L2", "T2", "decoder"): ["Thalamus", "Putamen", "Caudate"],
           ("L2", "T2", "direct"): ["Caudate", "Thalamus", "Putamen"]}
-    rows = [(lid, m, view, region, "bilateral", 1.0 - 0.1 * i, 1.0) for (lid, m, view), order in ks.items()
+    # the target's score (rim mean |t|) ranks as given; KS ranks the L2 decoder view's caudate first
+    rows = [(lid, m, view, region, "bilateral", 1.0 - 0.1 * i, 1.0, 3.0 - i) for (lid, m, view), order in ks.items()
             for i, region in enumerate(order)]
-    rows.append(("L2", "T2", "decoder", "Caudate", "left", 0.99, 1.0))  # lateralised rows do not count
-    scores = pd.DataFrame(rows, columns=["locus_id", "modality", "view", "region", "hemisphere", "ks", "mean_abs_t"])
+    rows.append(("L2", "T2", "decoder", "Caudate", "left", 0.99, 1.0, 9.0))  # lateralised rows do not count
+    scores = pd.DataFrame(rows, columns=["locus_id", "modality", "view", "region", "hemisphere", "ks", "mean_abs_t",
+                                         "rim_mean_abs_t"])
+    scores.loc[(scores["locus_id"] == "L2") & (scores["view"] == "decoder") & (scores["region"] == "Caudate")
+               & (scores["hemisphere"] == "bilateral"), "ks"] = 2.0
     views = pd.DataFrame({"locus_id": ["L1", "L1", "L2"], "modality": ["T1", "T2", "T2"],
                           "spatial_correlation": [0.8, 0.1, 0.6]})
     per, summary = compare_with_truth(loci, truth, locus_scores=scores, locus_views=views, top_k=2)
@@ -104,10 +108,12 @@ def test_compare_with_truth__locus_maps_per_view_in_the_lead_modality_and_their_
     assert per.loc["Pallidum", "locus_direct_rank"] == 3 and per.loc["Caudate", "locus_decoder_rank"] == 3
     assert per.loc["Caudate", "locus_direct_top_regions"] == "Caudate,Thalamus"
     assert summary["locus_decoder_top3"] == 1 and summary["locus_direct_top3"] == 1
+    assert summary["locus_decoder_top3_ks"] == 2 and per.loc["Caudate", "locus_decoder_rank_ks"] == 1
     assert summary["view_correlation"] == {"Pallidum": 0.8, "Caudate": 0.6}
     text = format_summary(per.reset_index().assign(replication_status="replicated", novelty="known",
                                                    novelty_correct=True, lead_distance_kb=0.0),
                           {**summary, "perdi_top3_fraction": float("nan"), "met": {**summary["met"],
                                                                                    "perdi_top3_fraction": False}})
-    assert "locus maps (direct, each lead's dosage against the images), planted structure in the top 3: 1 of 2" in text
+    assert ("locus maps (direct, each lead's dosage against the images), planted structure in the top 3 by mean |t| "
+            "with a one-voxel rim: 1 of 2") in text and "by KS 1 of 2" in text
     assert "spatial correlation: Pallidum 0.80, Caudate 0.60" in text

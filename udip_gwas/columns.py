@@ -144,6 +144,8 @@ REGION_SCORES = _cols(
     ("hemisphere", "str", "bilateral, left or right"),
     ("ks", "float", "GSEA-style Kolmogorov-Smirnov running-sum enrichment of the region's voxels in the map"),
     ("mean_abs_t", "float", "mean |t| over the region's voxels"),
+    ("rim_mean_abs_t", "float", "mean |t| over the region's voxels and its one-voxel rim (the brain voxels "
+                                "face-adjacent to it), which reads a change of the structure's volume"),
     ("rank", "int", "rank of the region by ks within the dimension and hemisphere view"),
 )
 
@@ -167,6 +169,8 @@ LOCUS_REGION_SCORES = _cols(
     ("hemisphere", "str", "bilateral, left or right"),
     ("ks", "float", "GSEA-style Kolmogorov-Smirnov running-sum enrichment of the region's voxels in the map"),
     ("mean_abs_t", "float", "mean |t| over the region's voxels"),
+    ("rim_mean_abs_t", "float", "mean |t| over the region's voxels and its one-voxel rim (the brain voxels "
+                                "face-adjacent to it), which reads a change of the structure's volume"),
     ("rank", "int", "rank of the region by ks within the locus, modality, view and hemisphere view"),
 )
 

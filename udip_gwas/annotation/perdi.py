@@ -151,20 +151,23 @@ def perdi_maps(
 
 
 def image_cross_products(load: Callable[[int], np.ndarray], regressors: np.ndarray, *, voxel_mask: np.ndarray,
-                         batch_size: int = 32, subset: np.ndarray | None = None,
+                         batch_size: int = 32, subset: np.ndarray | None = None, device: str | None = None,
                          progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, ...]:
     """One streamed pass over the subjects' volumes: ``S'Y`` (q x voxels) for the (n, q) ``regressors`` ``S`` and the
     voxels' sums of squares ``y'y``, inside ``voxel_mask``. Every regression of the images on columns of ``S`` (the
     linear decoder's, the locus maps' direct view) is then a function of these and ``S``; one matrix product per
     batch of subjects, ``8 * (q + 1)`` bytes a voxel held. With ``subset`` (n booleans) a third array, ``y'y`` over
-    those subjects only, serves a regression on them (its columns of ``S`` are zero elsewhere)."""
+    those subjects only, serves a regression on them (its columns of ``S`` are zero elsewhere). With a torch
+    ``device`` (``"cuda"``) the products run there in float64 and the sums stay there until the end."""
     s = np.asarray(regressors, dtype=np.float64)
     n = len(s)
     mask = np.asarray(voxel_mask, dtype=bool)
+    rows = None if subset is None else np.asarray(subset, dtype=bool)
+    if device is not None:
+        return _cross_products_torch(load, s, mask, batch_size, rows, torch.device(device), progress)
     sty = np.zeros((s.shape[1], int(mask.sum())))
     yy = np.zeros(sty.shape[1])
     yy_subset = None if subset is None else np.zeros(sty.shape[1])
-    rows = None if subset is None else np.asarray(subset, dtype=bool)
     steps = (n + batch_size - 1) // batch_size
     for step, b0 in enumerate(range(0, n, batch_size), 1):
         ys = []
@@ -182,6 +185,35 @@ def image_cross_products(load: Callable[[int], np.ndarray], regressors: np.ndarr
         if progress:
             progress(step, steps)
     return (sty, yy) if rows is None else (sty, yy, yy_subset)
+
+
+def _cross_products_torch(load, s: np.ndarray, mask: np.ndarray, batch_size: int, rows, device: torch.device,
+                          progress) -> tuple[np.ndarray, ...]:
+    """:func:`image_cross_products` with the products on a torch device."""
+    st = torch.as_tensor(s, dtype=torch.float64, device=device)
+    idx = torch.as_tensor(np.flatnonzero(mask.ravel()), device=device)
+    sty = torch.zeros((s.shape[1], len(idx)), dtype=torch.float64, device=device)
+    yy = torch.zeros(len(idx), dtype=torch.float64, device=device)
+    yy_subset = None if rows is None else torch.zeros_like(yy)
+    n = len(s)
+    steps = (n + batch_size - 1) // batch_size
+    for step, b0 in enumerate(range(0, n, batch_size), 1):
+        vols = []
+        for i in range(b0, min(n, b0 + batch_size)):
+            vol = np.asarray(load(i))
+            if vol.shape != mask.shape:
+                raise ValueError(f"subject {i}'s volume has grid {vol.shape}, expected {mask.shape}")
+            vols.append(torch.as_tensor(vol.reshape(-1)))
+        y = torch.stack(vols).to(device=device, dtype=torch.float64)[:, idx]
+        sty += st[b0:b0 + len(y)].T @ y
+        sq = y * y
+        yy += sq.sum(0)
+        if rows is not None:
+            yy_subset += sq[torch.as_tensor(rows[b0:b0 + len(y)], device=device)].sum(0)
+        if progress:
+            progress(step, steps)
+    out = (sty.cpu().numpy(), yy.cpu().numpy())
+    return out if rows is None else out + (yy_subset.cpu().numpy(),)
 
 
 def decoder_design(udips: np.ndarray) -> np.ndarray:

@@ -1,8 +1,10 @@
 """The ``perdi`` and ``report`` stages: settings in, topic functions called, files out.
 
 ``perdi`` writes :class:`udip_gwas.layout.PerdiFiles`: ``maps/<dimension>.nii.gz`` (smoothed, masked |t|;
-``<dimension>_neg`` for -k SD), ``region_scores.tsv`` (:data:`udip_gwas.columns.REGION_SCORES`),
-``subjects.tsv``, ``summary.json``. ``report`` writes ``locus_report.tsv`` and ``report.html`` (self-contained).
+``<dimension>_neg`` for -k SD), ``region_scores.tsv`` (:data:`udip_gwas.columns.REGION_SCORES`), with loci
+``locus_maps/<locus>_<view>_<modality>.nii.gz`` (views ``decoder`` and ``direct``), ``locus_region_scores.tsv``
+and ``locus_views.tsv``, and ``subjects.tsv``, ``summary.json``. ``report`` writes ``locus_report.tsv`` and
+``report.html`` (self-contained).
 """
 
 from __future__ import annotations
@@ -180,7 +182,8 @@ def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[st
             blocks.append(full)
         if blocks:
             got = pd_.image_cross_products(load, np.hstack(blocks), voxel_mask=mask,
-                                           subset=None if direct is None else direct[1], progress=step("images"))
+                                           subset=None if direct is None else direct[1], progress=step("images"),
+                                           device=None if device.type == "cpu" else str(device))
             sty, yy = got[0], got[1]
             if p.decoder == "linear":
                 q = x.shape[1]

@@ -79,12 +79,14 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
                                      & (locus_scores["hemisphere"] == "bilateral")]
                     if s.empty:
                         continue
-                    top = s.sort_values("ks", ascending=False, kind="stable")["region"].head(top_k).tolist()
-                    row[f"locus_{view}_top_regions"] = ",".join(top)
-                    row[f"locus_{view}_in_top"] = t.region in top
-                    row[f"locus_{view}_rank"] = int(s.sort_values("ks", ascending=False, kind="stable")["region"]
-                                                    .tolist().index(t.region)) + 1 if t.region in set(s["region"]) \
-                        else None
+                    # the target's score reads volume effects (regions.py); KS, PerDI's, is reported beside it
+                    for score, suffix in (("rim_mean_abs_t", ""), ("ks", "_ks")):
+                        if score not in s:
+                            continue
+                        ranked = s.sort_values(score, ascending=False, kind="stable")["region"].tolist()
+                        row[f"locus_{view}_top_regions{suffix}"] = ",".join(ranked[:top_k])
+                        row[f"locus_{view}_in_top{suffix}"] = t.region in ranked[:top_k]
+                        row[f"locus_{view}_rank{suffix}"] = ranked.index(t.region) + 1 if t.region in ranked else None
             if locus_views is not None and len(locus_views):
                 modality = str(best["lead_dimension"]).split("_")[0]
                 v = locus_views[(locus_views["locus_id"] == best["locus_id"]) & (locus_views["modality"] == modality)]
@@ -116,8 +118,10 @@ def compare_with_truth(loci: pd.DataFrame, truth: pd.DataFrame, *, region_scores
         if len(rec) and "perdi_structure_in_top_mean_abs_t" in rec else float("nan"),
     }
     for view in ("decoder", "direct"):
-        if f"locus_{view}_in_top" in rec:
-            summary[f"locus_{view}_top3"] = int(rec[f"locus_{view}_in_top"].map(lambda v: v is True).sum())
+        for suffix in ("", "_ks"):
+            if f"locus_{view}_in_top{suffix}" in rec:
+                summary[f"locus_{view}_top3{suffix}"] = int(rec[f"locus_{view}_in_top{suffix}"]
+                                                            .map(lambda v: v is True).sum())
     if "view_correlation" in rec:
         summary["view_correlation"] = {r.region: r.view_correlation for r in rec.itertuples()}
     summary["targets"] = TARGETS
@@ -158,9 +162,11 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
     for view, what in (("decoder", "decoder along each locus's effect vector"),
                        ("direct", "direct, each lead's dosage against the images")):
         if f"locus_{view}_top3" in summary:
-            lines.append(f"locus maps ({what}), planted structure in the top 3: {summary[f'locus_{view}_top3']} of "
-                         f"{summary['planted']} (target >= {TARGETS[f'locus_{view}_top3']}: "
-                         f"{ok[summary['met'][f'locus_{view}_top3']]})")
+            lines.append(f"locus maps ({what}), planted structure in the top 3 by mean |t| with a one-voxel rim: "
+                         f"{summary[f'locus_{view}_top3']} of {summary['planted']} (target >= "
+                         f"{TARGETS[f'locus_{view}_top3']}: {ok[summary['met'][f'locus_{view}_top3']]})"
+                         + (f"; by KS {summary[f'locus_{view}_top3_ks']} of {summary['planted']}"
+                            if f"locus_{view}_top3_ks" in summary else ""))
     if summary.get("view_correlation"):
         lines.append("  the two views' spatial correlation: " + ", ".join(
             f"{k} {v:.2f}" for k, v in summary["view_correlation"].items() if np.isfinite(v)))
@@ -195,7 +201,7 @@ def format_summary(per: pd.DataFrame, summary: dict) -> str:
                          f"({getattr(r, 'lead_dimension', '')}, {r.lead_distance_kb:.0f} kb), {r.replication_status}, "
                          f"{r.novelty}{'' if r.novelty_correct else ' (wrong)'}, PerDI top: "
                          f"{getattr(r, 'perdi_top_regions', '')}"
-                         + "".join(f"; {view} view top: {getattr(r, f'locus_{view}_top_regions')}"
+                         + "".join(f"; {view} view top (rim mean |t|): {getattr(r, f'locus_{view}_top_regions')}"
                                    for view in ("decoder", "direct")
                                    if isinstance(getattr(r, f"locus_{view}_top_regions", None), str)))
         else:
