@@ -180,3 +180,12 @@ def test_perdi__linear_decoder_stage_fits_on_the_images_and_records_exclusions(t
     expected = postprocess(t, mask, sigma_voxels=3.0 / 8.0)
     np.testing.assert_allclose(np.asarray(direct.dataobj), expected, rtol=0, atol=0.02 * expected.max())
     assert (tmp_path / "perdi2" / "locus_maps" / "L1_decoder_T1.nii.gz").exists()
+    # the network decoder (as published) perturbs every chosen subject, images or not; the direct view still
+    # regresses the images of those that have them, the same map as beside the linear decoder
+    cfg["perdi"].update(decoder="network", batch_size=10)
+    run_perdi(cfg, tmp_path / "perdi3")
+    assert len(pd.read_csv(tmp_path / "perdi3" / "subjects.tsv", sep="\t")) == 30
+    views = pd.read_csv(tmp_path / "perdi3" / "locus_region_scores.tsv", sep="\t")
+    assert set(zip(views["locus_id"], views["view"])) == {(a, b) for a in ("L1", "L2") for b in ("decoder", "direct")}
+    np.testing.assert_array_equal(np.asarray(nib.load(str(tmp_path / "perdi3" / "locus_maps" / "L2_direct_T1.nii.gz"))
+                                             .dataobj), np.asarray(direct.dataobj))

@@ -200,7 +200,8 @@ def wire(cfg: dict) -> dict:
                                   for m in cfg["perdi"]["checkpoints"]})
     loci_table = str(layout.LociFiles(stage["loci"]).loci())
     setdefault("perdi", "loci", loci_table)
-    if cfg["perdi"]["decoder"] == "linear":  # the linear decoder is fitted on the perturbed subjects' images
+    # the linear decoder is fitted on the perturbed subjects' images; the locus maps' direct view regresses them
+    if cfg["perdi"]["decoder"] == "linear" or (cfg["perdi"]["locus_maps"] and cfg["perdi"]["direct_view"]):
         setdefault("perdi", "images", cfg["extract"]["images"])
     setdefault("report", "loci", loci_table)
     setdefault("report", "perdi", str(stage["perdi"]))

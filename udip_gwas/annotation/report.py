@@ -29,11 +29,13 @@ def top_regions(scores: pd.DataFrame, dimension: str, n: int = 3) -> list[tuple[
 
 
 def locus_top_regions(locus_scores: pd.DataFrame, locus_id: str, view: str, n: int = 3) -> str:
-    """The ``n`` best merged regions of a locus's map in ``view``, per modality: ``T1: A (0.61), B (0.50); T2: ...``."""
+    """The ``n`` best merged regions of a locus's map in ``view`` by mean |t| with a one-voxel rim (which reads volume
+    effects; KS where the table has no such column), per modality: ``T1: A (4.1), B (3.2); T2: ...``."""
+    score = "rim_mean_abs_t" if "rim_mean_abs_t" in locus_scores else "ks"
     s = locus_scores[(locus_scores["locus_id"] == locus_id) & (locus_scores["view"] == view)
                      & (locus_scores["hemisphere"] == "bilateral")]
-    return "; ".join(f"{m}: " + ", ".join(f"{reg} ({ks:.2f})" for reg, ks in zip(part["region"], part["ks"]))
-                     for m, part in ((m, g.sort_values("ks", ascending=False, kind="stable").head(n))
+    return "; ".join(f"{m}: " + ", ".join(f"{reg} ({v:.2f})" for reg, v in zip(part["region"], part[score]))
+                     for m, part in ((m, g.sort_values(score, ascending=False, kind="stable").head(n))
                                      for m, g in s.groupby("modality", sort=True)))
 
 

@@ -161,12 +161,16 @@ def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[st
         (lambda label: None)
     out = {"maps": [], "vectors": None, "direct": None}
     if p.decoder == "linear" or (vectors is not None and p.direct_view and p.images):
-        chosen, caches, dropped = _linear_decoder_subjects(cfg, modality, chosen, shape, affine, progress)
+        # the subjects whose images pass the checks: the linear decoder's, and the direct view's with either decoder
+        # (the network decoder keeps every chosen subject: it needs no image)
+        imaged, caches, dropped = _linear_decoder_subjects(cfg, modality, chosen, shape, affine, progress)
         excluded += dropped
-        direct = _direct_inputs(cfg, modality, chosen, excluded) if vectors is not None else None
+        if p.decoder == "linear":
+            chosen = imaged
+        direct = _direct_inputs(cfg, modality, imaged, excluded) if vectors is not None else None
         runinfo.record_exclusions(Path(cfg["run"]["out"]), excluded, stage="perdi", cohort="discovery")
         load = lambda i: np.load(caches[i])  # noqa: E731
-        u = chosen[cols].to_numpy()
+        u = imaged[cols].to_numpy()
         w = None if vectors is None else (vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none"
                                           else vectors)
         blocks = []
@@ -177,7 +181,7 @@ def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[st
                      len(dropped))
         if direct is not None:
             g, c = pd_.direct_design(direct[2], direct[3])
-            full = np.zeros((len(chosen), g.shape[1] + c.shape[1]))
+            full = np.zeros((len(imaged), g.shape[1] + c.shape[1]))
             full[direct[1]] = np.hstack([g, c])
             blocks.append(full)
         if blocks:
