@@ -112,6 +112,7 @@ def test_run__killed_mid_gwas_resumes_and_matches_a_clean_gwas(tmp_path):
     assert resumed.returncode == 0, log[-3000:]
     for stage in ("simulate", "train", "extract"):
         assert f"stage {stage}: up to date" in log
+    assert "comparison with the planted truth:\nplanted loci recovered:" in log  # a simulated cohort's run says it
     for stage in ("gwas", "loci", "perdi", "report"):
         assert (out / stage / ".done.json").exists()
     # rotated UDIPs: PerDI found the basis beside the discovery table and perturbed along its axes

@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = _config.load(args.config_file, overrides_from_args(args))
         out = cfg["run"]["out"]
         if args.stage == "run":
-            pipeline.run_pipeline(cfg, force=args.force)
+            pipeline.print_truth_comparison(pipeline.run_pipeline(cfg, force=args.force))
         else:
             pipeline.run_stage(args.stage, cfg)
     except UdipGwasError as exc:

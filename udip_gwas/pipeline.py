@@ -238,16 +238,22 @@ def demo_config(out: str | Path) -> dict:
 
 def run_demo(out: str | Path = "udip_demo", *, force: bool = False) -> dict[str, dict]:
     """Simulate the demo cohort and run every available stage on it."""
-    from udip_gwas.simulation.truth import format_summary
-
     cfg = demo_config(out)
     t0 = time.time()
     results = run_pipeline(cfg, force=force)
-    report = results["report"]
     print(f"\nudip-gwas demo finished in {(time.time() - t0) / 60:.1f} min; outputs in {Path(out).resolve()}")
-    print(f"report: {report['html']}")
+    print_truth_comparison(results)
+    return results
+
+
+def print_truth_comparison(results: dict[str, dict]) -> None:
+    """The report's path and, for a simulated cohort (``report.truth``), the comparison with the planted truth."""
+    from udip_gwas.simulation.truth import format_summary
+
+    report = results.get("report") or {}
+    if report.get("html"):
+        print(f"report: {report['html']}")
     if report.get("truth_comparison"):
         per = pd.read_csv(report["truth_comparison"], sep="\t")
         summary = json.loads(Path(report["truth_summary"]).read_text())
         print("comparison with the planted truth:\n" + format_summary(per, summary))
-    return results
