@@ -259,49 +259,45 @@ def gene_tables(loci: pd.DataFrame, genes: str | None, *, fmt: str, reference_ge
             overlapping_genes(loci, table))
 
 
+def _montage(path: Path, templates: dict, title: str) -> str | None:
+    """The slice montage of the NIfTI map at ``path`` over the template on its grid (``templates`` caches them by
+    grid); None where there is no such file."""
+    import nibabel as nib
+
+    from udip_gwas.annotation.atlas import template_on_grid
+
+    if not path.exists():
+        return None
+    img = nib.load(str(path))
+    key = (img.shape, tuple(np.round(img.affine.ravel(), 4)))
+    if key not in templates:
+        templates[key] = template_on_grid(img.shape, img.affine)
+    return slice_montage(np.asarray(img.dataobj), templates[key], title=title)
+
+
 def lead_dimension_montages(report: pd.DataFrame, perdi, *, decoder: str) -> dict[str, str]:
     """Per locus, the slice montage (PNG data URI) of its lead dimension's PerDI map over the template, where
     ``perdi`` (:class:`udip_gwas.layout.PerdiFiles`) has that map."""
-    import nibabel as nib
-
-    from udip_gwas.annotation.atlas import template_on_grid
-
-    montages, templates = {}, {}
-    for row in report.itertuples():
-        f = perdi.map(row.lead_dimension)
-        if not f.exists():
-            continue
-        img = nib.load(str(f))
-        key = (img.shape, tuple(np.round(img.affine.ravel(), 4)))
-        if key not in templates:
-            templates[key] = template_on_grid(img.shape, img.affine)
-        montages[row.locus_id] = slice_montage(np.asarray(img.dataobj), templates[key],
-                                               title=f"{row.locus_id}: PerDI |t| of {row.lead_dimension} "
-                                               f"({decoder} decoder)")
-    return montages
+    templates: dict = {}
+    made = {row.locus_id: _montage(perdi.map(row.lead_dimension), templates,
+                                   f"{row.locus_id}: PerDI |t| of {row.lead_dimension} ({decoder} decoder)")
+            for row in report.itertuples()}
+    return {lid: uri for lid, uri in made.items() if uri}
 
 
 def locus_montages(report: pd.DataFrame, perdi) -> dict[str, list[str]]:
-    """Per locus, the slice montages (PNG data URIs) of its own maps under ``perdi``'s ``locus_maps/``: the decoder
-    then the direct view, per modality."""
-    import nibabel as nib
-
-    from udip_gwas.annotation.atlas import template_on_grid
-
+    """Per locus, the slice montages (PNG data URIs) of its own maps under ``perdi``'s ``locus_maps/``: per
+    modality, the decoder then the direct view."""
     label = {"decoder": "decoder along its effect vector", "direct": "direct, dosage vs images"}
-    out, templates = {}, {}
+    templates: dict = {}
+    out = {}
     for lid in report.get("locus_id", []):
-        for modality in ("T1", "T2"):
-            for view in ("decoder", "direct"):
-                f = perdi.locus_map(lid, view, modality)
-                if not f.exists():
-                    continue
-                img = nib.load(str(f))
-                key = (img.shape, tuple(np.round(img.affine.ravel(), 4)))
-                if key not in templates:
-                    templates[key] = template_on_grid(img.shape, img.affine)
-                out.setdefault(lid, []).append(slice_montage(np.asarray(img.dataobj), templates[key],
-                                                             title=f"{lid} {modality}: |t|, {label[view]}"))
+        modalities = sorted({f.name[len(f"{lid}_{view}_"):-len(".nii.gz")] for view in label
+                             for f in perdi.locus_maps.glob(f"{lid}_{view}_*.nii.gz")})
+        uris = [_montage(perdi.locus_map(lid, view, m), templates, f"{lid} {m}: |t|, {label[view]}")
+                for m in modalities for view in ("decoder", "direct")]
+        if any(uris):
+            out[lid] = [u for u in uris if u]
     return out
 
 
