@@ -117,10 +117,12 @@ def test_loci_stage__ld_reference_panel_of_the_analysed_samples_gives_the_study_
                            dimension_plots="none")
         run_loci(cfg, tmp_path / name / "loci")
         outputs[name] = {f: pd.read_csv(tmp_path / name / "loci" / f, sep="\t")
-                         for f in ("ld_pairs.tsv.gz", "clumps.tsv", "loci.tsv")}
+                         for f in ("ld_pairs.tsv.gz", "clumps.tsv", "loci.tsv", "lead_dosages.tsv.gz")}
     assert len(outputs["study"]["loci.tsv"]) >= 2 and len(outputs["study"]["ld_pairs.tsv.gz"]) > 10
-    # the same panel with every variant's alleles named the other way round gives the same too
-    for f in outputs["study"]:
+    # the same panel with every variant's alleles named the other way round gives the same too; the lead dosages
+    # come from the study's own genotypes (imported again) when an LD panel is given
+    pd.testing.assert_frame_equal(outputs["panel"]["lead_dosages.tsv.gz"], outputs["study"]["lead_dosages.tsv.gz"])
+    for f in ("ld_pairs.tsv.gz", "clumps.tsv", "loci.tsv"):
         pd.testing.assert_frame_equal(outputs["panel"][f], outputs["study"][f])
         pd.testing.assert_frame_equal(outputs["flipped"][f], outputs["study"][f])
     # the panel is what is read: all the study's samples (the non-analysed ones too) give other r2 values
