@@ -18,7 +18,8 @@ of both views' maps; default 1 mm, 500 subjects, 50 loci. It extrapolates to 40,
 grows with subjects x regressors, the maps and scores with loci; memory held is the cross products (8 bytes a
 voxel per regressor) and the maps (4 bytes a grid voxel per map).
 
-    python benchmarks/perdi_bench.py --locus-maps --full --out perdi_locus_maps.json
+    python benchmarks/perdi_bench.py --locus-maps --full --device cpu --out perdi_locus_maps.json
+    python benchmarks/perdi_bench.py --locus-maps --full --device cuda --out perdi_locus_maps_gpu.json
 """
 
 from __future__ import annotations
@@ -89,10 +90,11 @@ def _locus_maps(args) -> dict:
     x = perdi.decoder_design(u)
     g, c = perdi.direct_design(rng.binomial(2, 0.3, size=(n, n_loci)).astype(float), rng.normal(size=(n, n_cov)))
     vectors = rng.normal(size=(n_loci, p))
-    fig = {"grid": list(shape), "brain_voxels": int(mask.sum()), "subjects": n, "loci": n_loci, "dimensions": p,
-           "covariates": n_cov}
+    fig = {"device": args.device, "grid": list(shape), "brain_voxels": int(mask.sum()), "subjects": n,
+           "loci": n_loci, "dimensions": p, "covariates": n_cov}
     t0 = time.perf_counter()
-    sty, yy = perdi.image_cross_products(lambda i: bank[i % 8], np.hstack([x, g, c]), voxel_mask=mask)
+    on = None if args.device == "cpu" else args.device  # the products on the GPU when one is there
+    sty, yy = perdi.image_cross_products(lambda i: bank[i % 8], np.hstack([x, g, c]), voxel_mask=mask, device=on)
     t1 = time.perf_counter()
     q = x.shape[1]
     dec = perdi.linear_decoder_t(x, sty[:q], yy, voxel_mask=mask, vectors=vectors)
