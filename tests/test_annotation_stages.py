@@ -185,6 +185,8 @@ def test_perdi__linear_decoder_stage_fits_on_the_images_and_records_exclusions(t
     cfg["perdi"].update(decoder="network", batch_size=10)
     run_perdi(cfg, tmp_path / "perdi3")
     assert len(pd.read_csv(tmp_path / "perdi3" / "subjects.tsv", sep="\t")) == 30
+    reasons = pd.read_csv(tmp_path / "excluded_subjects.tsv", sep="\t", dtype=str).query("IID == @unlisted")["reason"]
+    assert reasons.str.startswith("locus maps, direct view: T1: no image listed in").any()  # not out of PerDI
     views = pd.read_csv(tmp_path / "perdi3" / "locus_region_scores.tsv", sep="\t")
     assert set(zip(views["locus_id"], views["view"])) == {(a, b) for a in ("L1", "L2") for b in ("decoder", "direct")}
     np.testing.assert_array_equal(np.asarray(nib.load(str(tmp_path / "perdi3" / "locus_maps" / "L2_direct_T1.nii.gz"))

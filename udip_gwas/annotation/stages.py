@@ -150,58 +150,17 @@ def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[st
     ones whose images were used), with ``vectors`` (:func:`_locus_vectors`) ``vectors`` (the decoder view, one map
     per vector) and, where the images and lead dosages are there, ``direct`` (locus ids, the direct view's maps).
     With the linear decoder, one pass over the images serves the decoder and the direct view."""
-    from udip_gwas.annotation.atlas import template_on_grid
     from udip_gwas.annotation import perdi as pd_
 
     p = settings(cfg, "perdi")
-    shape = model.config.input_shape
     signs = (1.0, -1.0) if p.negative else (1.0,)
-    mask = template_on_grid(shape, affine) > 0
     step = (lambda label: (lambda d, tot: progress(f"perdi {modality} {label}", d, tot))) if progress else \
         (lambda label: None)
-    out = {"maps": [], "vectors": None, "direct": None}
+    out = {"maps": [], "vectors": None, "direct": None, "subjects": chosen}
     if p.decoder == "linear" or (vectors is not None and p.direct_view and p.images):
-        # the subjects whose images pass the checks: the linear decoder's, and the direct view's with either decoder
-        # (the network decoder keeps every chosen subject: it needs no image)
-        imaged, caches, dropped = _linear_decoder_subjects(cfg, modality, chosen, shape, affine, progress)
-        excluded += dropped
+        out.update(_image_pass(cfg, modality, model, chosen, cols, dims, progress, excluded, affine=affine,
+                               device=device, vectors=vectors, signs=signs, step=step))
         if p.decoder == "linear":
-            chosen = imaged
-        direct = _direct_inputs(cfg, modality, imaged, excluded) if vectors is not None else None
-        runinfo.record_exclusions(Path(cfg["run"]["out"]), excluded, stage="perdi", cohort="discovery")
-        load = lambda i: np.load(caches[i])  # noqa: E731
-        u = imaged[cols].to_numpy()
-        w = None if vectors is None else (vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none"
-                                          else vectors)
-        blocks = []
-        if p.decoder == "linear":
-            x = pd_.decoder_design(u)
-            blocks.append(x)
-            log.info("perdi %s: linear decoder fitted on %d subjects' images (%d excluded)", modality, len(chosen),
-                     len(dropped))
-        if direct is not None:
-            g, c = pd_.direct_design(direct[2], direct[3])
-            full = np.zeros((len(imaged), g.shape[1] + c.shape[1]))
-            full[direct[1]] = np.hstack([g, c])
-            blocks.append(full)
-        if blocks:
-            got = pd_.image_cross_products(load, np.hstack(blocks), voxel_mask=mask,
-                                           subset=None if direct is None else direct[1], progress=step("images"),
-                                           device=None if device.type == "cpu" else str(device))
-            sty, yy = got[0], got[1]
-            if p.decoder == "linear":
-                q = x.shape[1]
-                xty, sty = sty[:q], sty[q:]
-                if dims:
-                    t = pd_.linear_decoder_t(x, xty, yy, voxel_mask=mask, dimensions=dims, k=p.k)
-                    out["maps"] = [sign * t for sign in signs]  # one fit serves either sign
-                if w is not None:
-                    out["vectors"] = pd_.linear_decoder_t(x, xty, yy, voxel_mask=mask, vectors=w, k=p.k)
-            if direct is not None:
-                out["direct"] = (direct[0], pd_.direct_t(g, c, sty[:g.shape[1]], sty[g.shape[1]:], got[2],
-                                                         voxel_mask=mask))
-        if p.decoder == "linear":
-            out["subjects"] = chosen
             return out
     latents = chosen[cols].to_numpy() if basis is None else basis.unrotate(chosen[cols].to_numpy())
     net = dict(batch_size=p.batch_size, dims_per_pass=p.dims_per_pass, device=device,
@@ -212,7 +171,53 @@ def _t_maps(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[st
         u = chosen[cols].to_numpy()
         w = vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none" else vectors
         out["vectors"] = pd_.perdi_maps(model, latents, vectors=w, k=p.k, **net)
-    out["subjects"] = chosen
+    return out
+
+
+def _image_pass(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: list[str], dims: list[int], progress,
+                excluded: list, *, affine, device, vectors, signs, step) -> dict:
+    """What one pass over the chosen subjects' images gives: the linear decoder's maps (``maps``, ``vectors``,
+    ``subjects``: those with usable images) and the direct view (``direct``). The network decoder keeps every chosen
+    subject (it needs no image), so there the image checks only pick the direct view's subjects."""
+    from udip_gwas.annotation import perdi as pd_
+    from udip_gwas.annotation.atlas import template_on_grid
+
+    p, linear = settings(cfg, "perdi"), settings(cfg, "perdi").decoder == "linear"
+    shape = model.config.input_shape
+    imaged, caches, dropped = _linear_decoder_subjects(cfg, modality, chosen, shape, affine, progress)
+    excluded += dropped if linear else [{**d, "reason": f"locus maps, direct view: {d['reason']}"} for d in dropped]
+    direct = _direct_inputs(cfg, modality, imaged, excluded) if vectors is not None else None
+    runinfo.record_exclusions(Path(cfg["run"]["out"]), excluded, stage="perdi", cohort="discovery")
+    u = imaged[cols].to_numpy()
+    out: dict = {"subjects": imaged} if linear else {}
+    blocks = []
+    if linear:
+        x = pd_.decoder_design(u)
+        blocks.append(x)
+        log.info("perdi %s: linear decoder fitted on %d subjects' images (%d excluded)", modality, len(imaged),
+                 len(dropped))
+    if direct is not None:
+        g, c = pd_.direct_design(direct[2], direct[3])
+        full = np.zeros((len(imaged), g.shape[1] + c.shape[1]))  # zero outside the direct view's subjects
+        full[direct[1]] = np.hstack([g, c])
+        blocks.append(full)
+    if not blocks:
+        return out
+    mask = template_on_grid(shape, affine) > 0
+    got = pd_.image_cross_products(lambda i: np.load(caches[i]), np.hstack(blocks), voxel_mask=mask,
+                                   subset=None if direct is None else direct[1], progress=step("images"),
+                                   device=None if device.type == "cpu" else str(device))
+    sty, yy = got[0], got[1]
+    if linear:
+        xty, sty = sty[:x.shape[1]], sty[x.shape[1]:]
+        if dims:
+            t = pd_.linear_decoder_t(x, xty, yy, voxel_mask=mask, dimensions=dims, k=p.k)
+            out["maps"] = [sign * t for sign in signs]  # one fit serves either sign
+        if vectors is not None:
+            w = vectors * u.std(0, ddof=1) if settings(cfg, "gwas").transform == "none" else vectors
+            out["vectors"] = pd_.linear_decoder_t(x, xty, yy, voxel_mask=mask, vectors=w, k=p.k)
+    if direct is not None:
+        out["direct"] = (direct[0], pd_.direct_t(g, c, sty[:g.shape[1]], sty[g.shape[1]:], got[2], voxel_mask=mask))
     return out
 
 
