@@ -45,7 +45,8 @@ def _scores_for_labels(values: np.ndarray, labels: np.ndarray, label_ids: list[i
         if not sel.any():
             out[lab] = (float("nan"), float("nan"), float("nan"))
             continue
-        out[lab] = (ks_enrichment(position[sel], len(values)), float(values[sel].mean()), float(values[rims[lab]].mean()))
+        out[lab] = (ks_enrichment(position[sel], len(values)), float(values[sel].mean()),
+                    float(values[rims[lab]].mean()))
     return out
 
 
