@@ -16,6 +16,10 @@ the same change for every subject, so the paired t test degenerates; the map is 
 statistic instead (the change against its standard error), signed by ``k``. It is the voxelwise association
 of a dimension with the images holding the other dimensions fixed, and needs the subjects' images.
 
+A locus is mapped in two views: the decoder's change along its effect vector (``perdi_maps`` or
+``linear_decoder_t`` with ``vectors``), and directly (``direct_t``), the voxelwise OLS t of its lead's dosage with
+the GWAS's covariates. Both regressions on the images come from one streamed pass (``image_cross_products``).
+
 References
 ----------
 Patel K. et al., Communications Biology 7, 414 (2024), "PerDI".
