@@ -365,6 +365,7 @@ def lead_dosages(mt, loci: pd.DataFrame) -> pd.DataFrame:
     for variant_id, locus_id in zip(loci["lead_variant"], loci["locus_id"]):
         c, pos, other, effect = str(variant_id).split(":")
         wanted[(c[3:] if c.startswith("chr") else c, int(pos), other, effect)] = locus_id
+
     def key(t):
         return hl.tuple([contig_name(t.locus), t.locus.position, t.alleles[0], t.alleles[1]])
 
