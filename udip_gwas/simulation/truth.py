@@ -5,7 +5,9 @@ it on the same chromosome; a locus recovering no planted variant is a locus outs
 For recovered loci the replication call (planted effects are real, so they should replicate), the
 known/novel call (against the truth's ``known``) and PerDI's top regions of the lead dimension (is the
 planted structure among the top ``top_k`` by KS enrichment, the target's score; and by mean |t|, the second view,
-reported only) are checked.
+reported only) are checked. So are the locus's own maps in both views (decoder, direct), in the lead dimension's
+modality: the planted structure among the top ``top_k`` by mean |t| with a one-voxel rim (the target's score,
+which reads volume effects) and by KS (reported), and the two views' spatial correlation.
 """
 
 from __future__ import annotations
