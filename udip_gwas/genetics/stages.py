@@ -227,7 +227,7 @@ def _write_lead_dosages(cfg: dict, files: layout.LociFiles, gwas: layout.GwasFil
         return
     study = _ld_genotypes(cfg, gwas, summary, study=True) if settings(cfg, "loci").ld_reference else ld_mt
     design.merge(lead_dosages(study, loci), on="IID", how="left").to_csv(
-        files.lead_dosages, sep="\t", index=False, float_format="%.6g", na_rep="NA")
+        files.lead_dosages, sep="\t", index=False, float_format="%.10g", na_rep="NA")
 
 
 def _replication(cfg: dict, loci: pd.DataFrame, gwas: layout.GwasFiles, sets: list) -> pd.DataFrame:
