@@ -172,6 +172,18 @@ def image_cross_products(load: Callable[[int], np.ndarray], regressors: np.ndarr
     sty = np.zeros((s.shape[1], int(mask.sum())))
     yy = np.zeros(sty.shape[1])
     yy_subset = None if subset is None else np.zeros(sty.shape[1])
+    for b0, y in _masked_batches(load, n, mask, batch_size, progress):
+        sty += s[b0:b0 + len(y)].T @ y
+        sq = y * y
+        yy += sq.sum(0)
+        if rows is not None:
+            yy_subset += sq[rows[b0:b0 + len(y)]].sum(0)
+    return (sty, yy) if rows is None else (sty, yy, yy_subset)
+
+
+def _masked_batches(load: Callable[[int], np.ndarray], n: int, mask: np.ndarray, batch_size: int, progress):
+    """``(first subject, float64 array of the batch's voxels inside mask)`` for each batch of the n subjects, each
+    volume's grid checked; ``progress(batch, batches)`` after each."""
     steps = (n + batch_size - 1) // batch_size
     for step, b0 in enumerate(range(0, n, batch_size), 1):
         ys = []
@@ -180,42 +192,26 @@ def image_cross_products(load: Callable[[int], np.ndarray], regressors: np.ndarr
             if vol.shape != mask.shape:
                 raise ValueError(f"subject {i}'s volume has grid {vol.shape}, expected {mask.shape}")
             ys.append(vol[mask])
-        y = np.asarray(ys, dtype=np.float64)
-        sty += s[b0:b0 + len(y)].T @ y
-        sq = y * y
-        yy += sq.sum(0)
-        if rows is not None:
-            yy_subset += sq[rows[b0:b0 + len(y)]].sum(0)
+        yield b0, np.asarray(ys, dtype=np.float64)
         if progress:
             progress(step, steps)
-    return (sty, yy) if rows is None else (sty, yy, yy_subset)
 
 
 def _cross_products_torch(load, s: np.ndarray, mask: np.ndarray, batch_size: int, rows, device: torch.device,
                           progress) -> tuple[np.ndarray, ...]:
     """:func:`image_cross_products` with the products on a torch device."""
     st = torch.as_tensor(s, dtype=torch.float64, device=device)
-    idx = torch.as_tensor(np.flatnonzero(mask.ravel()), device=device)
-    sty = torch.zeros((s.shape[1], len(idx)), dtype=torch.float64, device=device)
-    yy = torch.zeros(len(idx), dtype=torch.float64, device=device)
+    v = int(mask.sum())
+    sty = torch.zeros((s.shape[1], v), dtype=torch.float64, device=device)
+    yy = torch.zeros(v, dtype=torch.float64, device=device)
     yy_subset = None if rows is None else torch.zeros_like(yy)
-    n = len(s)
-    steps = (n + batch_size - 1) // batch_size
-    for step, b0 in enumerate(range(0, n, batch_size), 1):
-        vols = []
-        for i in range(b0, min(n, b0 + batch_size)):
-            vol = np.asarray(load(i))
-            if vol.shape != mask.shape:
-                raise ValueError(f"subject {i}'s volume has grid {vol.shape}, expected {mask.shape}")
-            vols.append(torch.as_tensor(vol.reshape(-1)))
-        y = torch.stack(vols).to(device=device, dtype=torch.float64)[:, idx]
+    for b0, batch in _masked_batches(load, len(s), mask, batch_size, progress):
+        y = torch.as_tensor(batch, device=device)
         sty += st[b0:b0 + len(y)].T @ y
         sq = y * y
         yy += sq.sum(0)
         if rows is not None:
             yy_subset += sq[torch.as_tensor(rows[b0:b0 + len(y)], device=device)].sum(0)
-        if progress:
-            progress(step, steps)
     out = (sty.cpu().numpy(), yy.cpu().numpy())
     return out if rows is None else out + (yy_subset.cpu().numpy(),)
 

@@ -182,7 +182,8 @@ def _image_pass(cfg: dict, modality: str, model, chosen: pd.DataFrame, cols: lis
     from udip_gwas.annotation import perdi as pd_
     from udip_gwas.annotation.atlas import template_on_grid
 
-    p, linear = settings(cfg, "perdi"), settings(cfg, "perdi").decoder == "linear"
+    p = settings(cfg, "perdi")
+    linear = p.decoder == "linear"
     shape = model.config.input_shape
     imaged, caches, dropped = _linear_decoder_subjects(cfg, modality, chosen, shape, affine, progress)
     excluded += dropped if linear else [{**d, "reason": f"locus maps, direct view: {d['reason']}"} for d in dropped]

@@ -355,16 +355,14 @@ def lead_effects(ht, loci: pd.DataFrame) -> pd.DataFrame:
 def lead_dosages(mt, loci: pd.DataFrame) -> pd.DataFrame:
     """Each analysed subject's dosage of every locus's lead variant, the effect allele counted as in the GWAS
     (``IID`` and one column per ``locus_id``; missing calls stay missing). ``mt`` is the study's genotypes on the
-    GWAS's samples. A lead the genotypes lack (a ``chrom:pos:other:effect`` id not found either way round) has no
-    column."""
+    GWAS's samples. A lead the genotypes lack (its ``chrom:pos:other:effect`` id not found as named) has no column."""
     import hail as hl
+
+    from udip_gwas.genetics.regional import variant_key
 
     if loci.empty:
         return pd.DataFrame(columns=["IID"])
-    wanted = {}
-    for variant_id, locus_id in zip(loci["lead_variant"], loci["locus_id"]):
-        c, pos, other, effect = str(variant_id).split(":")
-        wanted[(c[3:] if c.startswith("chr") else c, int(pos), other, effect)] = locus_id
+    wanted = {variant_key(str(v)): lid for v, lid in zip(loci["lead_variant"], loci["locus_id"])}
 
     def key(t):
         return hl.tuple([contig_name(t.locus), t.locus.position, t.alleles[0], t.alleles[1]])

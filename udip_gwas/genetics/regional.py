@@ -73,8 +73,8 @@ def r2_with_leads(mt, loci: pd.DataFrame, win: pd.DataFrame, *, reference_genome
     import hail as hl
 
     sub = hl.filter_intervals(mt, _intervals(win, reference_genome))
-    lead_keys = {_key(v): lid for v, lid in zip(loci["lead_variant"], loci["locus_id"])}
-    lead_keys.update({_key(v, swap=True): lid for v, lid in zip(loci["lead_variant"], loci["locus_id"])})
+    lead_keys = {variant_key(v): lid for v, lid in zip(loci["lead_variant"], loci["locus_id"])}
+    lead_keys.update({variant_key(v, swap=True): lid for v, lid in zip(loci["lead_variant"], loci["locus_id"])})
     leads = sub.filter_rows(hl.literal(set(lead_keys)).contains(
         (contig_name(sub.locus), sub.locus.position, sub.alleles[0], sub.alleles[1])))
     leads = leads.select_entries("dosage")._localize_entries("_e", "_c")  # entries in column order
@@ -142,7 +142,7 @@ def lead_strips(ht, loci: pd.DataFrame, dims: list[str]) -> dict[str, pd.DataFra
     return out
 
 
-def _key(variant_id: str, *, swap: bool = False) -> tuple:
+def variant_key(variant_id: str, *, swap: bool = False) -> tuple:
     """(chromosome without chr, position, first allele, second allele) of a ``chrom:pos:other:effect`` id."""
     c, p, a, b = variant_id.split(":")
     c = c[3:] if c.startswith("chr") else c
